@@ -1,0 +1,1 @@
+"""Benchmarks, importable and run from the `latentscape bench` command."""

@@ -1,0 +1,148 @@
+"""The `latentscape` command line.
+
+Subcommands import what they need when they run, so `latentscape --help` stays fast. This
+module is part of engine/: it never imports the GUI packages, it only asks whether they exist.
+"""
+
+import argparse
+import importlib.util
+import os
+import platform
+import sys
+from pathlib import Path
+
+import engine
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+GUI_PACKAGES = ("PySide6", "moderngl", "pyqtgraph", "qasync")
+
+DESCRIPTION = """\
+Latentscape: fly through a world generated from one photo. What the camera has never seen
+is generated segment by segment, and a latent spatial memory keeps whatever was seen once
+the same when the camera comes back."""
+
+EPILOG = """\
+examples:
+  latentscape info
+  latentscape bench memory --quick --json bench-memory.json
+
+exit codes:
+  0    success
+  1    error (bad input, missing file)
+  2    usage error (bad command line)
+  130  interrupted (Ctrl+C)"""
+
+NOT_BUILT_YET = (
+    "The desktop explorer is not built yet: try `latentscape info` or "
+    "`latentscape bench memory --quick`."
+)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    print(f"latentscape  {engine.__version__}")
+    print(f"python       {platform.python_version()} ({sys.executable})")
+    print(f"platform     {platform.platform()}")
+    print(
+        f"torch        {torch.__version__}, {torch.get_num_threads()} threads "
+        f"({torch.get_num_interop_threads()} inter-op), CUDA {'yes' if cuda else 'no'}"
+    )
+    # find_spec only locates a package; engine/ must never import the GUI packages.
+    found = ", ".join(
+        f"{name} {'found' if importlib.util.find_spec(name) else 'MISSING'}"
+        for name in GUI_PACKAGES
+    )
+    print(f"GUI packages {found}")
+    return EXIT_OK
+
+
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from engine.bench import memory
+
+    return memory.run(quick=args.quick, json_out=args.json_out, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latentscape",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {engine.__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    info = commands.add_parser(
+        "info",
+        help="show versions, torch threads and which GUI packages are found",
+        description="Show versions, torch threads and which GUI packages are found.",
+    )
+    info.set_defaults(func=cmd_info)
+
+    bench = commands.add_parser(
+        "bench",
+        help="run a benchmark",
+        description="Run a benchmark and print its results.",
+    )
+    benchmarks = bench.add_subparsers(
+        dest="benchmark", title="benchmarks", metavar="BENCHMARK", required=True
+    )
+    memory = benchmarks.add_parser(
+        "memory",
+        help="latent memory against the RGB baseline: time per frame and cache size",
+        description=(
+            "Run the same camera path with the latent memory and with the RGB point-cloud "
+            "baseline, and report time per frame, memory size and their ratios."
+        ),
+    )
+    memory.add_argument(
+        "--quick", action="store_true", help="small, fast run (the smoke test run in CI)"
+    )
+    memory.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="OUT",
+        type=Path,
+        default=None,
+        help="also write the results as JSON to the file OUT",
+    )
+    memory.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    memory.set_defaults(func=cmd_bench_memory)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+
+    if args.command is None:
+        parser.print_help()
+        print()
+        print(NOT_BUILT_YET)
+        return EXIT_OK
+
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("latentscape: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"latentscape: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:  # output piped into `head` and the like
+        # Point stdout at devnull so that flushing it at exit raises nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model backends (codec, depth, generator): protocols, embedded and real implementations."""

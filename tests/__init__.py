@@ -1,0 +1,1 @@
+"""Test suite; a package so that tests/engine/ can never shadow the real engine package."""

@@ -1,0 +1,177 @@
+"""RGBMemory: the pixel-space baseline that the latent memory is measured against.
+
+This is the memory of Spatia, Voyager, WonderWorld and Gen3C, built as fairly and as
+efficiently as the latent one: a coloured point cloud at pixel resolution, float32 world
+position + uint8 colour per point (15 bytes), in the same chunk index (so it is culled
+the same way), fused by the same rule at pixel cells (a covered point is dropped: there is
+no weight byte to refine it with). Its readout is the "double bottleneck": rasterise the
+points at full resolution with a z-buffer, then run the codec's encoder to get back to the
+latent space the generator works in.
+
+Same interface as LatentMemory (lift / update / readout / nbytes / segment), so the world
+loop runs on either. Writes take the latent frame like LatentMemory; the colours come from
+`rgb` when the caller has the decoded frame already (the world decodes for display anyway),
+otherwise from codec.decode(latent).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from engine.camera import Camera
+from engine.memory.latent import GroundFrame, Readout, WriteStats
+from engine.memory.sky import SkyDome
+from engine.memory.store import ChunkStore, cell_owners, zbuffer
+
+
+def _to_pixels(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A (h, w) mask or map given on the latent grid, repeated to pixel size (H, W)."""
+    if tuple(mask.shape) == shape:
+        return mask
+    out = F.interpolate(mask[None, None].float(), size=shape, mode="nearest")[0, 0]
+    return out.to(mask.dtype)
+
+
+class RGBMemory:
+    """Coloured points at pixel resolution whose readout is rasterise + encode."""
+
+    def __init__(
+        self,
+        codec,
+        *,
+        chunk_size: float = 2.0,
+        depth_tolerance: float = 0.05,
+        known_fraction: float = 0.5,
+        sky_resolution: tuple[int, int] = (512, 1024),
+    ):
+        self.codec = codec
+        self.channels = codec.channels
+        self.factor = codec.factor
+        self.depth_tolerance = depth_tolerance
+        self.known_fraction = known_fraction
+        self.segment = 0
+        self.frame: GroundFrame | None = None
+        self.store = ChunkStore(chunk_size, {"rgb": (torch.uint8, (3,))}, quantize=False)
+        self.sky = SkyDome(3, sky_resolution, torch.uint8)
+        self.last_raster: torch.Tensor | None = None  # (3, H, W) of the latest readout
+        self.last_timing: dict[str, float] = {}  # seconds spent in its two stages
+
+    def __len__(self) -> int:
+        return len(self.store)
+
+    @property
+    def nbytes(self) -> int:
+        return self.store.nbytes + self.sky.nbytes
+
+    def compact(self) -> None:
+        self.store.merge()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def lift(self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None):
+        """Append every valid pixel of one frame (no fusion). depth (H, W) at pixel
+        resolution (a latent-grid depth is repeated to pixels); masks likewise."""
+        return self._write(latent, depth, camera, keep, sky, rgb, fuse=False)
+
+    def update(self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None):
+        """Write one frame, dropping pixels whose cell already holds a consistent point."""
+        return self._write(latent, depth, camera, keep, sky, rgb, fuse=True)
+
+    def _write(self, latent, depth, camera: Camera, keep, sky, rgb, fuse: bool) -> WriteStats:
+        latent = torch.as_tensor(latent).float()
+        if latent.ndim != 3 or latent.shape[0] != self.channels:
+            raise ValueError(
+                f"latent must have shape (C={self.channels}, h, w), got {tuple(latent.shape)}"
+            )
+        size = (latent.shape[1] * self.factor, latent.shape[2] * self.factor)
+        if rgb is None:
+            rgb = self.codec.decode(latent[None])[0]
+        rgb = torch.as_tensor(rgb).float()
+        if rgb.shape != (3, *size):
+            raise ValueError(
+                f"rgb must have shape (3, {size[0]}, {size[1]}), got {tuple(rgb.shape)}"
+            )
+        depth = _to_pixels(torch.as_tensor(depth).float(), size)
+        if depth.shape != size:
+            raise ValueError(f"depth must have shape {size} (or the latent grid's)")
+        keep_m = torch.ones(size, dtype=torch.bool) if keep is None else _to_pixels(keep, size)
+        sky_m = (depth == math.inf) if sky is None else _to_pixels(sky, size)
+        sky_m = sky_m & keep_m
+        geo = keep_m & ~sky_m
+        if bool((geo & ~(torch.isfinite(depth) & (depth >= 0))).any()):
+            raise ValueError("depth must be finite and >= 0 where pixels are kept")
+        valid = (geo & (depth > 0)).reshape(-1)
+        cam = camera if (camera.width, camera.height) == size[::-1] else camera.scaled(*size[::-1])
+        if self.frame is None:
+            self.frame = GroundFrame.from_camera(cam)
+        colours = rgb.reshape(3, -1).T
+        stats = WriteStats(dropped=int((~keep_m).sum() + (geo & (depth == 0)).sum()))
+        dirs = cam.ray_directions(torch.float64).reshape(-1, 3)
+        stats.sky = self.sky.write(self.frame, dirs[sky_m.reshape(-1)], colours[sky_m.reshape(-1)])
+        flat_depth = torch.where(valid, depth.reshape(-1), 0.0)
+        if fuse and len(self.store):
+            owner = cell_owners(self.store, cam, flat_depth, valid, self.depth_tolerance)
+            stats.fused = int((valid & (owner >= 0)).sum())
+            valid = valid & (owner < 0)
+        uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[valid]
+        xyz = cam.unproject(uv, flat_depth[valid].double()).float()
+        rgb8 = torch.round(colours[valid].clamp(0, 1) * 255).to(torch.uint8)
+        self.store.append(xyz, {"rgb": rgb8})
+        stats.appended = int(valid.sum())
+        return stats
+
+    # -- reading ------------------------------------------------------------------------
+
+    def rasterize(self, camera: Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Z-buffer the points into camera at its own resolution: rgb (3, H, W) with holes
+        0, known (H, W), depth (H, W) (0 at holes, +inf on sky)."""
+        w, h = camera.width, camera.height
+        hw = w * h
+        zbuf, ids = zbuffer(self.store.project(camera), hw, self.store.scratch)
+        ids = ids[:hw]
+        known = ids >= 0
+        rgb = torch.zeros(hw, 3)
+        rgb[known] = self.store.column("rgb", ids[known]).float() / 255
+        depth = torch.where(known, zbuf[:hw], 0.0)
+        if self.sky.allocated and not bool(known.all()):
+            holes = ~known
+            values, seen = self.sky.read(
+                self.frame, camera.ray_directions(torch.float64).reshape(-1, 3)[holes]
+            )
+            sky = torch.zeros(hw, dtype=torch.bool)
+            sky[holes] = seen
+            rgb[sky] = values[seen]
+            depth[sky] = math.inf
+            known = known | sky
+        return rgb.T.reshape(3, h, w), known.reshape(h, w), depth.reshape(h, w)
+
+    def readout(self, camera: Camera) -> Readout:
+        """Rasterise at pixel resolution (latent grid x factor), then encode.
+
+        A latent token is known when at least known_fraction of its pixels are; its depth
+        is the median of its known pixels' depths. ids are -1: tokens are not entries here.
+        """
+        f = self.factor
+        w, h = camera.width, camera.height
+        t0 = time.perf_counter()
+        rgb, known, depth = self.rasterize(camera.scaled(w * f, h * f))
+        t1 = time.perf_counter()
+        latent = self.codec.encode(rgb[None])[0]
+        self.last_raster = rgb
+        self.last_timing = {"raster_s": t1 - t0, "encode_s": time.perf_counter() - t1}
+        blocks = known.reshape(h, f, w, f).permute(0, 2, 1, 3).reshape(h, w, f * f)
+        token_known = blocks.float().mean(-1) >= self.known_fraction
+        d = depth.reshape(h, f, w, f).permute(0, 2, 1, 3).reshape(h, w, f * f)
+        d = torch.where(blocks, d, torch.nan).nanmedian(-1).values
+        is_sky = token_known & torch.isinf(d)
+        return Readout(
+            latent=latent * token_known,
+            known=token_known,
+            depth=torch.where(token_known, d, 0.0),
+            ids=torch.full((h, w), -1, dtype=torch.int64),
+            sky=is_sky,
+        )

@@ -1,0 +1,105 @@
+"""RGBMemory, the pixel-space baseline: same loop, pixel points, rasterise + encode."""
+
+import math
+
+import pytest
+import torch
+
+from engine.camera import Camera, look_at
+from engine.memory.rgb import RGBMemory
+from engine.models.codec import PCACodec
+
+F = 8
+W, H = 8, 6  # latent grid; pixels are 64 x 48
+
+
+@pytest.fixture(scope="module")
+def codec():
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, H * F, W * F, generator=gen)
+    return PCACodec(factor=F, channels=4).fit(images)
+
+
+def frame(seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    rgb = torch.rand(3, H * F, W * F, generator=gen)
+    depth = 2 + torch.rand(H * F, W * F, generator=gen)
+    return rgb, depth
+
+
+def pixel_camera(pose=None) -> Camera:
+    return Camera.from_fov(60, W * F, H * F, pose=pose)
+
+
+def test_lift_then_rasterize_returns_the_colours(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(0)
+    cam = pixel_camera()
+    latent = codec.encode(rgb[None])[0]
+    stats = mem.lift(latent, depth, cam, rgb=rgb)
+    assert stats.appended == len(mem) == H * W * F * F
+    raster, known, d = mem.rasterize(cam)
+    assert known.all()
+    assert (raster - rgb).abs().max() <= 0.5 / 255 + 1e-6
+    torch.testing.assert_close(d, depth, rtol=1e-5, atol=1e-5)
+    assert mem.nbytes == 15 * len(mem) + mem.store.keys.numel() * 8 + mem.store.starts.numel() * 8
+
+
+def test_readout_is_rasterise_then_encode(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(1)
+    cam = pixel_camera()
+    keep = torch.ones(H * F, W * F, dtype=torch.bool)
+    keep[:F, :F] = False  # one whole latent token unknown
+    keep[F : F + 2, :F] = False  # a quarter of the next one: still known
+    mem.lift(codec.encode(rgb[None])[0], depth, cam, keep=keep, rgb=rgb)
+    r = mem.readout(cam.scaled(W, H))
+    expected = codec.encode(mem.last_raster[None])[0]
+    assert not r.known[0, 0] and r.known[1, 0] and r.known.sum() == H * W - 1
+    torch.testing.assert_close(r.latent[:, r.known], expected[:, r.known])
+    assert torch.all(r.latent[:, ~r.known] == 0)
+    assert torch.all(r.ids == -1)
+
+
+def test_update_same_view_does_not_grow(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(2)
+    latent = codec.encode(rgb[None])[0]
+    mem.update(latent, depth, pixel_camera(), rgb=rgb)
+    n = len(mem)
+    stats = mem.update(latent, depth, pixel_camera(), rgb=rgb)
+    assert stats.appended == 0 and stats.fused == n and len(mem) == n
+
+
+def test_colours_come_from_the_codec_when_no_rgb_is_given(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(3)
+    latent = codec.encode(rgb[None])[0]
+    mem.lift(latent, depth, pixel_camera())
+    raster, _, _ = mem.rasterize(pixel_camera())
+    assert (raster - codec.decode(latent[None])[0]).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_sky_pixels_go_to_the_dome(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(4)
+    depth[: H * F // 2] = math.inf
+    mem.lift(codec.encode(rgb[None])[0], depth, pixel_camera(), rgb=rgb)
+    assert len(mem) == (H * F // 2) * W * F
+    assert not mem.rasterize(pixel_camera(look_at((0, 0, 0), (0, 0, -1))))[1].any()
+    raster, known, d = mem.rasterize(pixel_camera())
+    assert known.all() and torch.isinf(d[0]).all()
+
+
+def test_bad_input_is_rejected(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(5)
+    latent = codec.encode(rgb[None])[0]
+    depth[3, 3] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        mem.lift(latent, depth, pixel_camera(), rgb=rgb)
+    with pytest.raises(ValueError, match="rgb must have shape"):
+        mem.lift(latent, depth, pixel_camera(), rgb=rgb[:, :8])
+    with pytest.raises(ValueError, match="latent must have shape"):
+        mem.lift(latent[:2], depth, pixel_camera(), rgb=rgb)
+    assert len(mem) == 0

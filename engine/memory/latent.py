@@ -525,6 +525,8 @@ class LatentMemory:
     # -- sky dome -----------------------------------------------------------------------
 
     def _write_sky(self, wr: _Write) -> int:
+        if not bool(wr.sky.any()):
+            return 0
         dirs = wr.camera.ray_directions(torch.float64).reshape(-1, 3)[wr.sky]
         return self.sky.write(self.frame, dirs, wr.latent[wr.sky])
 

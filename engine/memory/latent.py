@@ -450,6 +450,22 @@ class LatentMemory:
         counts = torch.bincount(seg)
         return {i: int(c) for i, c in enumerate(counts.tolist()) if c}
 
+    def counts_by_age(self) -> dict[int, int]:
+        """Number of entries by age in segments (0 = written by the current segment)."""
+        return {self.segment - s: n for s, n in sorted(self.counts_by_segment().items())}
+
+    def summary(self) -> dict:
+        """Figures for the inspector: entries, bytes, chunks, sky cells written."""
+        sky_cells = int((self.sky.weight > 0).sum()) if self.sky.allocated else 0
+        return {
+            "entries": len(self),
+            "bytes": self.nbytes,
+            "bytes_per_entry": self.store.nbytes / len(self) if len(self) else 0.0,
+            "chunks": self.store.n_chunks,
+            "sky_cells": sky_cells,
+            "segment": self.segment,
+        }
+
     def occupancy(self, resolution=128, extent=None) -> Occupancy:
         """Entry counts on a grid of the ground plane, seen from above (see Occupancy).
 

@@ -68,6 +68,29 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     return memory.run(quick=args.quick, json_out=args.json_out, seed=args.seed)
 
 
+def cmd_bench_codec(args: argparse.Namespace) -> int:
+    from engine.bench import codec
+
+    return codec.run(json_out=args.json_out, weights=args.weights)
+
+
+def cmd_bench_depth(args: argparse.Namespace) -> int:
+    from engine.bench import depth
+
+    return depth.run(json_out=args.json_out)
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        dest="json_out",
+        metavar="OUT",
+        type=Path,
+        default=None,
+        help="also write the results as JSON to the file OUT",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="latentscape",
@@ -114,6 +137,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     memory.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     memory.set_defaults(func=cmd_bench_memory)
+
+    codec = benchmarks.add_parser(
+        "codec",
+        help="embedded codec against a PCA codec: PSNR on photos, encode/decode time",
+        description=(
+            "Encode and decode the evaluation photos (scikit-image's astronaut, coffee, "
+            "chelsea, rocket, motorcycle_left and matplotlib's grace_hopper, centre-cropped "
+            "to 512x384) with the embedded codec and with a PCA codec of the same latent size "
+            "fitted on the same training data; report PSNR and timing. Needs the bench "
+            "extras: pip install -e '.[bench]'."
+        ),
+    )
+    _json_option(codec)
+    codec.add_argument(
+        "--weights", type=Path, default=None, metavar="FILE",
+        help="embedded codec weights to measure (default: the shipped ones)",
+    )
+    codec.set_defaults(func=cmd_bench_codec)
+
+    depth = benchmarks.add_parser(
+        "depth",
+        help="embedded depth on the synthetic scenes: AbsRel after median scaling",
+        description="Run the embedded depth estimator on synthetic scenes with ground truth.",
+    )
+    _json_option(depth)
+    depth.set_defaults(func=cmd_bench_depth)
     return parser
 
 

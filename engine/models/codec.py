@@ -1,21 +1,25 @@
 """Image codecs: RGB (B,3,H,W) in [0,1] <-> latent (B,C,H/f,W/f).
 
-The `Codec` protocol is what the memory, the generator and the benchmarks see. Two
-implementations live here:
+The `Codec` protocol is what the memory, the generator and the benchmarks see. The
+implementations here:
 
 - `PCACodec`: a linear patch codec (each f x f x 3 patch -> C PCA coefficients). It is the
   linear baseline a trained codec is compared with, and needs nothing but torch.
-- `TAESDCodec`: diffusers' `AutoencoderTiny` (the TAESD architecture), with real weights
-  from a local folder / the Hugging Face cache, or randomly initialised by seed. Until a
-  trained codec exists, the random full-size model is the "TAESD-size encode" cost model of
-  the RGB-memory baseline.
+- `DiffusersCodec`: a diffusers VAE (AutoencoderKL, AutoencoderTiny, the Wan video VAE)
+  from a local folder or the Hugging Face cache, with the latent normalised the way the
+  diffusion pipelines normalise it, so a generator can use the latent as it is.
+- `TAESDCodec`: the DiffusersCodec of diffusers' `AutoencoderTiny` (the TAESD
+  architecture), which can also be randomly initialised by seed. Until a trained codec
+  exists, the random full-size model is the "TAESD-size encode" cost model of the
+  RGB-memory baseline.
 
-Both run under torch.inference_mode and check their inputs at the boundary.
+All run under torch.inference_mode and check their inputs at the boundary.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
@@ -203,6 +207,286 @@ class PCACodec:
         return self.mean.to(device), self.basis.to(device)
 
 
+# --------------------------------------------------------------------------- diffusers VAEs
+
+# config.json's `_class_name` -> our kind.
+VAE_KINDS = {"AutoencoderKL": "kl", "AutoencoderTiny": "tiny", "AutoencoderKLWan": "wan"}
+_TRUE = {"1", "ON", "YES", "TRUE"}  # what huggingface_hub accepts as a true env variable
+
+
+class DiffusersCodec:
+    """A diffusers VAE as a Codec: AutoencoderKL, AutoencoderTiny or AutoencoderKLWan.
+
+    encode takes rgb in [0, 1], gives the model `2 rgb - 1` and returns the latent in the
+    space the diffusion pipelines use, `latent = (raw - offset) * gain` per channel;
+    decode inverts it (`raw = latent / gain + offset`), decodes and maps back to [0, 1].
+    The conventions, as read in diffusers 0.42:
+
+    - kl (AutoencoderKL): raw is the posterior mean (`latent_dist.mean`, deterministic).
+      offset = shift_factor (None -> 0), gain = scaling_factor: the SD / SD3 / Flux pipelines
+      (stable_diffusion_3/pipeline_stable_diffusion_3_img2img.py: `(x - shift_factor) *
+      scaling_factor`, inverse before vae.decode). A config with latents_mean / latents_std
+      is normalised as SDXL does (stable_diffusion_xl/pipeline_stable_diffusion_xl_img2img.py:
+      `(x - latents_mean) * scaling_factor / latents_std`): offset = latents_mean,
+      gain = scaling_factor / latents_std.
+    - tiny (AutoencoderTiny): raw is `encode(x).latents`; the encoder maps its [-1, 1] input
+      back to [0, 1] itself (vae.py, EncoderTiny.forward: `x.add(1).div(2)`) and the decoder
+      returns [-1, 1] (DecoderTiny.forward: `x.mul(2).sub(1)`). latent_magnitude /
+      latent_shift (scale_latents, for 8-bit storage) are not applied; offset = shift_factor,
+      gain = scaling_factor as for kl, which the pipelines apply to a tiny VAE just the same.
+      Both are 0 and 1 for TAESD / TAESDXL, so the latent is the raw encoder output.
+    - wan (AutoencoderKLWan, a video VAE on (B, C, T, H, W)): an image is a T=1 video (the
+      first frame is encoded and decoded on its own: autoencoder_kl_wan.py `_encode` /
+      `_decode`), raw is the posterior mode (`retrieve_latents(..., sample_mode="argmax")`),
+      offset = latents_mean, gain = 1 / latents_std: wan/pipeline_wan_i2v.py and
+      pipeline_wan_vace.py encode `(x - latents_mean) * (1 / latents_std)`, and
+      pipeline_wan.py decodes `latents / (1 / latents_std) + latents_mean`.
+
+    factor: 2 ** (len(block_out_channels) - 1) for kl, the encoder's downsampling for tiny,
+    config.scale_factor_spatial for wan (checked against the architecture). The model runs in
+    its own dtype; encode / decode take and return float32.
+    """
+
+    def __init__(self, model: torch.nn.Module, name: str = "diffusers") -> None:
+        class_name = type(model).__name__
+        if class_name not in VAE_KINDS:
+            raise ValueError(f"unsupported VAE class {class_name}; supported: {sorted(VAE_KINDS)}")
+        self.kind = VAE_KINDS[class_name]
+        config = model.config
+        if config.get("in_channels", 3) != 3 or config.get("out_channels", 3) != 3:
+            raise ValueError(
+                f"{class_name} must map 3 channels to 3, got in/out channels "
+                f"{config.get('in_channels')}/{config.get('out_channels')}"
+            )
+        self.name = name
+        self.factor = _vae_factor(self.kind, config)
+        self.channels = int(config.z_dim if self.kind == "wan" else config.latent_channels)
+        offset, gain = _latent_normalisation(self.kind, config, self.channels)
+        if self.kind != "wan":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model.eval()
+        self.offset = offset  # (C,) float32, latent = (raw - offset) * gain
+        self.gain = gain  # (C,) float32
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike,
+        kind: str = "auto",
+        subfolder: str | None = None,
+        local_files_only: bool | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device | None = None,
+    ) -> DiffusersCodec:
+        """Load a VAE from a local folder (save_pretrained layout) or a Hub id in the cache.
+
+        kind: "auto" reads `_class_name` from config.json; "kl", "tiny" or "wan" insist on one.
+        subfolder: None looks in the folder itself, then in its "vae" subfolder (the layout
+        of a whole pipeline repository). local_files_only: None means True when
+        HF_HUB_OFFLINE is set or path_or_id is an existing folder, else False (a Hub id not
+        in the cache is then downloaded). FileNotFoundError, saying what to download, when
+        the weights are not there.
+        """
+        model = load_vae(path_or_id, kind, subfolder, local_files_only, dtype)
+        if device is not None:
+            model = model.to(device)
+        return cls(model, name=f"diffusers:{os.fspath(path_or_id)}")
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write config.json + weights in diffusers' format (loadable by from_pretrained)."""
+        self.model.save_pretrained(os.fspath(path))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def encode(self, rgb: Tensor) -> Tensor:
+        """rgb (B,3,H,W) float32 in [0,1] -> normalised latent (B,C,H/f,W/f) float32."""
+        check_rgb(rgb, self.factor, caller="encode")
+        with torch.inference_mode():
+            x = (rgb.to(self.device) * 2.0 - 1.0).to(self.dtype)
+            if self.kind == "wan":
+                raw = self.model.encode(x[:, :, None]).latent_dist.mode()[:, :, 0]
+            elif self.kind == "kl":
+                x = x.contiguous(memory_format=torch.channels_last)
+                raw = self.model.encode(x).latent_dist.mean
+            else:
+                x = x.contiguous(memory_format=torch.channels_last)
+                raw = self.model.encode(x).latents
+            offset, gain = self._normalisation(raw.device)
+            return ((raw.float() - offset) * gain).contiguous()
+
+    def decode(self, latent: Tensor) -> Tensor:
+        """normalised latent (B,C,h,w) float32 -> rgb (B,3,h*f,w*f) float32 in [0,1]."""
+        check_latent(latent, self.channels, caller="decode")
+        with torch.inference_mode():
+            offset, gain = self._normalisation(self.device)
+            z = (latent.to(self.device) / gain + offset).to(self.dtype)
+            if self.kind == "wan":
+                image = self.model.decode(z[:, :, None]).sample[:, :, 0]
+            else:
+                image = self.model.decode(z.contiguous(memory_format=torch.channels_last)).sample
+            return ((image.float() + 1.0) * 0.5).clamp_(0.0, 1.0).contiguous()
+
+    def _normalisation(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """offset and gain as (C,1,1) on device."""
+        return self.offset.to(device)[:, None, None], self.gain.to(device)[:, None, None]
+
+    def __repr__(self) -> str:
+        n_params = sum(p.numel() for p in self.model.parameters())
+        return (
+            f"{type(self).__name__}({self.name!r}, kind={self.kind}, factor={self.factor}, "
+            f"channels={self.channels}, params={n_params})"
+        )
+
+
+def _vae_factor(kind: str, config) -> int:
+    """Pixels per latent pixel along each axis, from the config; ValueError if inconsistent."""
+    if kind == "kl":
+        return 2 ** (len(config.block_out_channels) - 1)
+    if kind == "tiny":
+        enc_factor = 2 ** (len(config.num_encoder_blocks) - 1)
+        dec_factor = config.upsampling_scaling_factor ** (len(config.num_decoder_blocks) - 1)
+        if enc_factor != dec_factor:
+            raise ValueError(
+                f"unsupported AutoencoderTiny config: encoder factor {enc_factor}, "
+                f"decoder factor {dec_factor}"
+            )
+        return enc_factor
+    # wan: one 2x downsampling per dim_mult entry but the last, times the patchify step.
+    built = 2 ** (len(config.dim_mult) - 1) * (config.get("patch_size") or 1)
+    declared = config.get("scale_factor_spatial") or built
+    if declared != built:
+        raise ValueError(
+            f"AutoencoderKLWan config says scale_factor_spatial={declared} but its "
+            f"architecture downsamples by {built} (dim_mult {list(config.dim_mult)}, "
+            f"patch_size {config.get('patch_size')})"
+        )
+    return int(declared)
+
+
+def _latent_normalisation(kind: str, config, channels: int) -> tuple[Tensor, Tensor]:
+    """(offset, gain), each (C,) float32, with latent = (raw - offset) * gain."""
+    mean, std = config.get("latents_mean"), config.get("latents_std")
+    if kind == "wan" or (kind == "kl" and mean is not None and std is not None):
+        if mean is None or std is None or len(mean) != channels or len(std) != channels:
+            raise ValueError(
+                f"latents_mean / latents_std must hold {channels} values each, got "
+                f"{None if mean is None else len(mean)} / {None if std is None else len(std)}"
+            )
+        offset = torch.tensor(mean, dtype=torch.float32)
+        std = torch.tensor(std, dtype=torch.float32)
+        gain = 1.0 / std if kind == "wan" else float(config.scaling_factor) / std
+        return offset, gain
+    shift = float(config.get("shift_factor") or 0.0)
+    scaling = float(config.get("scaling_factor") or 1.0)
+    return torch.full((channels,), shift), torch.full((channels,), scaling)
+
+
+def load_vae(
+    path_or_id: str | os.PathLike,
+    kind: str = "auto",
+    subfolder: str | None = None,
+    local_files_only: bool | None = None,
+    dtype: torch.dtype = torch.float32,
+):
+    """The diffusers model behind DiffusersCodec.from_pretrained (same arguments), in eval mode."""
+    import diffusers
+
+    if kind not in ("auto", *VAE_KINDS.values()):
+        raise ValueError(f"kind must be 'auto', 'kl', 'tiny' or 'wan', got {kind!r}")
+    source = os.fspath(path_or_id)
+    folder = Path(source).expanduser()
+    offline = os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
+    if folder.is_dir():
+        source = str(folder)
+        local_files_only = True if local_files_only is None else local_files_only
+        if subfolder is None and not (folder / "config.json").is_file():
+            if not (folder / "vae" / "config.json").is_file():
+                raise FileNotFoundError(
+                    f"{folder} holds no config.json (nor vae/config.json): it is not a "
+                    f"diffusers VAE folder. {_download_hint('<repo-id>', folder)}"
+                )
+            subfolder = "vae"
+    elif _looks_like_path(source):
+        raise FileNotFoundError(
+            f"VAE folder {folder} does not exist. {_download_hint('<repo-id>', folder)}"
+        )
+    elif local_files_only is None:
+        local_files_only = offline
+
+    config, subfolder = _load_vae_config(source, subfolder, local_files_only, offline)
+    class_name = config.get("_class_name")
+    if kind == "auto":
+        if class_name not in VAE_KINDS:
+            raise ValueError(
+                f"{source}: config.json names class {class_name!r}; DiffusersCodec supports "
+                f"{sorted(VAE_KINDS)} (pass kind= to force one)"
+            )
+        kind = VAE_KINDS[class_name]
+    elif class_name in VAE_KINDS and VAE_KINDS[class_name] != kind:
+        raise ValueError(f"{source}: kind={kind!r} asked for, but config.json names {class_name}")
+    model_class = getattr(diffusers, {v: k for k, v in VAE_KINDS.items()}[kind])
+    model = model_class.from_pretrained(
+        source, subfolder=subfolder, local_files_only=local_files_only, torch_dtype=dtype
+    )
+    return model.eval()
+
+
+def _load_vae_config(
+    source: str, subfolder: str | None, local_files_only: bool, offline: bool
+) -> tuple[dict, str | None]:
+    """config.json of a VAE (trying subfolder "vae" when subfolder is None), and its subfolder."""
+    from diffusers import AutoencoderKL  # any ConfigMixin class reads any config.json
+
+    tries = [subfolder] if subfolder is not None else [None, "vae"]
+    for sub in tries:
+        try:
+            config = AutoencoderKL.load_config(
+                source, subfolder=sub, local_files_only=local_files_only
+            )
+            return config, sub
+        except (OSError, ValueError) as e:
+            error = e
+    where = source if subfolder is None else f"{source} (subfolder {subfolder!r})"
+    if offline:
+        why = "HF_HUB_OFFLINE is set, so nothing is downloaded"
+    elif local_files_only:
+        why = "local_files_only=True, so nothing is downloaded"
+    else:
+        why = f"downloading failed: {error}"
+    raise FileNotFoundError(
+        f"diffusers VAE {where} is neither a local folder nor in the Hugging Face cache "
+        f"({why}). {_download_hint(source, Path('models') / source.split('/')[-1])}"
+    ) from error
+
+
+def _download_hint(repo_id: str, folder: Path) -> str:
+    return (
+        f"Download it with `hf download {repo_id} --local-dir {folder}` (`huggingface-cli "
+        "download` with an older huggingface_hub; add `--include 'vae/*'` for a whole "
+        "pipeline repository) and pass that folder, or fill the Hugging Face cache with "
+        f"`hf download {repo_id}` (HF_HOME sets where the cache is). With HF_HUB_OFFLINE=1 "
+        "nothing is ever downloaded; unset it to let a Hub id download on first use."
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    """True for what can only be a file system path, never a Hub id ("owner/name")."""
+    return (
+        not text
+        or os.path.isabs(text)
+        or text.startswith((".", "~"))
+        or "\\" in text
+        or text.count("/") > 1
+        or text.endswith("/")
+    )
+
+
 # --------------------------------------------------------------------------- TAESD codec
 
 
@@ -221,37 +505,21 @@ TINY_CONFIG = dict(
 )
 
 
-class TAESDCodec:
-    """diffusers `AutoencoderTiny` as a Codec: fp32, eval mode, channels_last.
+class TAESDCodec(DiffusersCodec):
+    """diffusers `AutoencoderTiny` (the TAESD architecture) as a Codec, fp32.
 
-    Value ranges (as read in diffusers 0.42, models/autoencoders/vae.py and autoencoder_tiny.py):
-    - `EncoderTiny.forward` takes images in [-1, 1] and maps them back to [0, 1] (TAESD's own
-      convention) before its first conv. So encode passes `2 * rgb - 1`, which the encoder
-      turns back into rgb exactly (up to rounding).
-    - The latent is the encoder's raw output, not `scale_latents`: latent_magnitude and
-      latent_shift only map it to [0, 1] for 8-bit storage (AutoencoderTiny.forward), and
-      scaling_factor (1.0 for TAESD) belongs to diffusion pipelines. Neither is applied.
-    - `DecoderTiny.forward` soft-clamps the latent (3 tanh(z / 3)) and returns images in
-      [-1, 1] (2 x - 1 of its last conv); decode returns `(x + 1) / 2` clamped to [0, 1].
+    A DiffusersCodec of kind "tiny" (see there for the value ranges) that can also be built
+    with random weights: until a trained codec exists, the random full-size model is the
+    "TAESD-size encode" cost model of the RGB-memory baseline. For TAESD's own config
+    (scaling_factor 1, shift_factor 0) the latent is the encoder's raw output.
     """
 
-    name = "taesd"
-
     def __init__(self, model: AutoencoderTiny) -> None:
-        config = model.config
-        enc_factor = 2 ** (len(config.num_encoder_blocks) - 1)
-        dec_factor = config.upsampling_scaling_factor ** (len(config.num_decoder_blocks) - 1)
-        if enc_factor != dec_factor or config.in_channels != 3 or config.out_channels != 3:
-            raise ValueError(
-                f"unsupported AutoencoderTiny config: encoder factor {enc_factor}, "
-                f"decoder factor {dec_factor}, in/out channels "
-                f"{config.in_channels}/{config.out_channels}"
-            )
         if any(p.dtype != torch.float32 for p in model.parameters()):
             model = model.to(torch.float32)
-        self.model = model.to(memory_format=torch.channels_last).eval()
-        self.factor = enc_factor
-        self.channels = int(config.latent_channels)
+        super().__init__(model, name="taesd")
+        if self.kind != "tiny":
+            raise ValueError(f"TAESDCodec needs an AutoencoderTiny, got {type(model).__name__}")
 
     @classmethod
     def random(cls, latent_channels: int = 4, seed: int = 0, tiny: bool = False) -> TAESDCodec:
@@ -259,7 +527,8 @@ class TAESDCodec:
 
         The global RNG is used inside torch.random.fork_rng, so callers' RNG state is kept.
         """
-        AutoencoderTiny = _autoencoder_tiny()
+        from diffusers import AutoencoderTiny
+
         config = TINY_CONFIG if tiny else TAESD_CONFIG
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -268,50 +537,11 @@ class TAESDCodec:
 
     @classmethod
     def from_pretrained(
-        cls, path_or_id: str | os.PathLike, local_files_only: bool = True, **kwargs
+        cls,
+        path_or_id: str | os.PathLike,
+        local_files_only: bool = True,
+        subfolder: str | None = None,
     ) -> TAESDCodec:
         """Load real weights (a folder from save_pretrained, or a Hub id such as
         "madebyollin/taesd" already in the cache); no download unless local_files_only=False."""
-        AutoencoderTiny = _autoencoder_tiny()
-        model = AutoencoderTiny.from_pretrained(
-            os.fspath(path_or_id),
-            local_files_only=local_files_only,
-            torch_dtype=torch.float32,
-            **kwargs,
-        )
-        return cls(model)
-
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """Write config.json + weights in diffusers' format (loadable by from_pretrained)."""
-        self.model.save_pretrained(os.fspath(path))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def encode(self, rgb: Tensor) -> Tensor:
-        """rgb (B,3,H,W) float32 in [0,1] -> raw TAESD latent (B,C,H/8,W/8) float32."""
-        check_rgb(rgb, self.factor, caller="encode")
-        with torch.inference_mode():
-            x = (rgb.to(self.device) * 2.0 - 1.0).contiguous(memory_format=torch.channels_last)
-            latent = self.model.encode(x).latents
-            return latent.contiguous()
-
-    def decode(self, latent: Tensor) -> Tensor:
-        """raw TAESD latent (B,C,h,w) float32 -> rgb (B,3,8h,8w) float32 in [0,1]."""
-        check_latent(latent, self.channels, caller="decode")
-        with torch.inference_mode():
-            z = latent.to(self.device).contiguous(memory_format=torch.channels_last)
-            image = self.model.decode(z).sample
-            return ((image + 1.0) * 0.5).clamp_(0.0, 1.0).contiguous()
-
-    def __repr__(self) -> str:
-        n_params = sum(p.numel() for p in self.model.parameters())
-        return f"TAESDCodec(factor={self.factor}, channels={self.channels}, params={n_params})"
-
-
-def _autoencoder_tiny():
-    """diffusers.AutoencoderTiny, imported on first use (importing diffusers takes seconds)."""
-    from diffusers import AutoencoderTiny
-
-    return AutoencoderTiny
+        return cls(load_vae(path_or_id, "tiny", subfolder, local_files_only, torch.float32))

@@ -1,0 +1,189 @@
+"""Backend names -> objects: the strings WorldConfig stores, and what the settings dialog lists.
+
+A name is `<kind>` or `<kind>:<argument>`; everything after the first colon is the argument,
+so paths with colons of their own (C:\\models\\vae) pass through. The forms:
+
+codec
+    embedded[:<weights.safetensors>]   the shipped autoencoder (engine.models.embedded_codec)
+    pca:<file.safetensors>             a PCACodec written by PCACodec.save
+    taesd-random[:<channels>]          TAESD architecture, random weights (benchmarks only)
+    diffusers:<path or id>             a diffusers VAE (DiffusersCodec)
+depth
+    embedded                           the embedded depth prior (engine.models.depth)
+    file:<path>                        a depth file given with the photo
+    transformers:<path or id>          the transformers depth-estimation pipeline
+
+Backend modules are imported only when their name is asked for, so listing or parsing names
+never imports diffusers or transformers. Each codec's `name` is a valid name for this
+registry, so a codec can be made again from the name a world was saved with.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from engine.models.codec import Codec, DiffusersCodec, PCACodec, TAESDCodec
+from engine.paths import MODELS
+
+CODEC_FORMS = (
+    "embedded[:<weights.safetensors>]",
+    "pca:<file.safetensors>",
+    "taesd-random[:<channels>]",
+    "diffusers:<path or id>",
+)
+DEPTH_FORMS = ("embedded", "file:<path>", "transformers:<path or id>")
+
+TRAIN_CODEC = "python -m engine.train.codec"
+# Where engine.models.embedded_codec keeps its weights; read from that module when it exists.
+EMBEDDED_CODEC_WEIGHTS = MODELS / "codec-embedded.safetensors"
+
+
+def make_codec(name: str) -> Codec:
+    """The codec a backend name stands for; ValueError listing the valid forms if unknown."""
+    kind, arg = _split(name, "codec")
+    if kind == "embedded":
+        embedded = _embedded_codec_module()
+        path = Path(arg).expanduser() if arg else _embedded_codec_weights()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"embedded codec weights not found at {path}: produce them with `{TRAIN_CODEC}`"
+            )
+        codec = embedded.EmbeddedCodec.load(path)
+        codec.name = name
+        return codec
+    if kind == "pca" and arg:
+        codec = PCACodec.load(Path(arg).expanduser())
+        codec.name = name
+        return codec
+    if kind == "taesd-random":
+        if arg and not (arg.isdigit() and int(arg) > 0):
+            raise ValueError(f"taesd-random:<channels> needs a positive integer, got {name!r}")
+        codec = TAESDCodec.random(latent_channels=int(arg or 4), seed=0)
+        codec.name = f"taesd-random:{codec.channels}"
+        return codec
+    if kind == "diffusers" and arg:
+        return DiffusersCodec.from_pretrained(arg)
+    raise _unknown(name, "codec", CODEC_FORMS)
+
+
+def make_depth(name: str, **kw):
+    """The depth estimator a backend name stands for; keyword arguments go to its constructor
+    (EmbeddedDepth(**kw), FileDepth(path, **kw), TransformersDepth.from_pretrained(id, **kw)).
+    ValueError listing the valid forms if the name is unknown."""
+    kind, arg = _split(name, "depth")
+    if kind == "embedded" and not arg:
+        return _depth_module().EmbeddedDepth(**kw)
+    if kind == "file" and arg:
+        return _depth_module().FileDepth(Path(arg).expanduser(), **kw)
+    if kind == "transformers" and arg:
+        return _depth_module().TransformersDepth.from_pretrained(arg, **kw)
+    raise _unknown(name, "depth", DEPTH_FORMS)
+
+
+def available_backends() -> dict[str, list[dict]]:
+    """Every backend form, by kind ("codec", "depth"), for the settings dialog.
+
+    Each entry: form (as in the name, with <placeholders>), description, available (usable
+    now) and missing (what to install or produce first; None when available). Forms that
+    take a path or a Hub id are available when their package is: whether the file exists is
+    checked when the name is made.
+    """
+    diffusers = _missing_package("diffusers")
+    transformers = _missing_package("transformers")
+    depth_module = (
+        None
+        if importlib.util.find_spec("engine.models.depth")
+        else "engine/models/depth.py is not in this installation"
+    )
+    weights = _embedded_codec_weights()
+    embedded_codec = (
+        "engine/models/embedded_codec.py is not in this installation"
+        if importlib.util.find_spec("engine.models.embedded_codec") is None
+        else None
+        if weights.is_file()
+        else f"weights {weights} not found: produce them with `{TRAIN_CODEC}`"
+    )
+    codec = [
+        _entry(CODEC_FORMS[0], "the shipped small autoencoder; fast on a CPU", embedded_codec),
+        _entry(CODEC_FORMS[1], "linear PCA patch codec (the baseline)", None),
+        _entry(
+            CODEC_FORMS[2], "TAESD architecture with random weights: benchmarks only", diffusers
+        ),
+        _entry(
+            CODEC_FORMS[3],
+            "diffusers VAE (AutoencoderKL, AutoencoderTiny, Wan) from a folder or the HF cache",
+            diffusers,
+        ),
+    ]
+    depth = [
+        _entry(DEPTH_FORMS[0], "the embedded depth prior; no download", depth_module),
+        _entry(
+            DEPTH_FORMS[1],
+            "a depth file given with the photo (16-bit PNG, .npy, .exr)",
+            depth_module,
+        ),
+        _entry(
+            DEPTH_FORMS[2],
+            "transformers depth-estimation model (Depth Anything V2 and the like)",
+            depth_module or transformers,
+        ),
+    ]
+    return {"codec": codec, "depth": depth}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _split(name: str, what: str) -> tuple[str, str]:
+    """Split a name into kind and argument (empty when the name has no colon)."""
+    if not isinstance(name, str):
+        raise ValueError(f"a {what} backend name must be a string, got {type(name).__name__}")
+    kind, _, arg = name.partition(":")
+    return kind, arg
+
+
+def _unknown(name: str, what: str, forms: tuple[str, ...]) -> ValueError:
+    return ValueError(f"unknown {what} backend {name!r}; valid forms: {', '.join(forms)}")
+
+
+def _entry(form: str, description: str, missing: str | None) -> dict:
+    return {
+        "form": form,
+        "description": description,
+        "available": missing is None,
+        "missing": missing,
+    }
+
+
+def _missing_package(package: str) -> str | None:
+    if importlib.util.find_spec(package) is None:
+        return f"the {package} package is not installed (pip install {package})"
+    return None
+
+
+def _embedded_codec_module():
+    try:
+        import engine.models.embedded_codec as embedded
+    except ImportError as e:
+        raise ImportError(
+            f"the embedded codec is not available ({e}): it needs "
+            f"engine/models/embedded_codec.py and weights made by `{TRAIN_CODEC}`"
+        ) from e
+    return embedded
+
+
+def _embedded_codec_weights() -> Path:
+    try:
+        from engine.models.embedded_codec import DEFAULT_WEIGHTS
+    except ImportError:
+        return EMBEDDED_CODEC_WEIGHTS
+    return Path(DEFAULT_WEIGHTS)
+
+
+def _depth_module():
+    try:
+        import engine.models.depth as depth
+    except ImportError as e:
+        raise ImportError(f"depth backends are not available: {e}") from e
+    return depth

@@ -69,7 +69,7 @@ def make_codec(name: str) -> Codec:
 
 def make_depth(name: str, **kw):
     """The depth estimator a backend name stands for; keyword arguments go to its constructor
-    (EmbeddedDepth(**kw), FileDepth(path, **kw), TransformersDepth.from_pretrained(id, **kw)).
+    (EmbeddedDepth(**kw), FileDepth(path, **kw), TransformersDepth(id, **kw)).
     ValueError listing the valid forms if the name is unknown."""
     kind, arg = _split(name, "depth")
     if kind == "embedded" and not arg:
@@ -77,7 +77,7 @@ def make_depth(name: str, **kw):
     if kind == "file" and arg:
         return _depth_module().FileDepth(Path(arg).expanduser(), **kw)
     if kind == "transformers" and arg:
-        return _depth_module().TransformersDepth.from_pretrained(arg, **kw)
+        return _depth_module().TransformersDepth(arg, **kw)
     raise _unknown(name, "depth", DEPTH_FORMS)
 
 

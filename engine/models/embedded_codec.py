@@ -22,6 +22,7 @@ Weights live in assets/models/codec-embedded.safetensors with a JSON config besi
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -156,9 +157,16 @@ class EmbeddedCodec:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, str(path))
         record = {"config": asdict(self.model.cfg), **(extra or {})}
-        path.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+        # Each file is written beside its target and renamed over it, so a reader never
+        # sees half a file (training writes checkpoints while tests may read them).
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(state, str(tmp))
+        os.replace(tmp, path)
+        cfg = path.with_suffix(".json")
+        tmp = cfg.with_name(cfg.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, cfg)
 
     def encode(self, rgb: Tensor) -> Tensor:
         check_rgb(rgb, self.factor)

@@ -197,7 +197,7 @@ def train(
 
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=steps, pct_start=0.05, anneal_strategy="cos"
+        opt, max_lr=lr, total_steps=steps, pct_start=0.1, anneal_strategy="cos"
     )
     t0 = time.perf_counter()
     running = None
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--width", type=int, default=CodecConfig.width)
     p.add_argument("--enc-blocks", type=int, default=CodecConfig.enc_blocks)

@@ -111,8 +111,11 @@ def real_images() -> tuple[list[torch.Tensor], list[torch.Tensor], list[str]]:
 class CropSampler:
     """Random training crops with augmentation, from a seeded generator."""
 
-    def __init__(self, synthetic, colour, gray, seed: int):
+    def __init__(self, synthetic, colour, gray, seed: int, synthetic_share: float = 0.3):
         self.synthetic, self.colour, self.gray = synthetic, colour, gray
+        # Users open real photos, so real images get most of the crops; of the rest, 65%
+        # colour photos and 35% tinted grayscale textures.
+        self.synthetic_share = synthetic_share
         self.gen = torch.Generator().manual_seed(seed)
 
     def _rand(self) -> float:
@@ -133,9 +136,9 @@ class CropSampler:
 
     def sample(self) -> torch.Tensor:
         r = self._rand()
-        if r < 0.5 or not (self.colour or self.gray):
+        if r < self.synthetic_share or not (self.colour or self.gray):
             x = self._crop(self._pick(self.synthetic), 1.0)
-        elif r < 0.8 or not self.gray:
+        elif r < 1 - (1 - self.synthetic_share) * 0.35 or not self.gray:
             x = self._crop(self._pick(self.colour), 0.4 + 0.6 * self._rand())
             x = self._jitter(x)
         else:  # a grayscale texture tinted between two random colours
@@ -168,6 +171,7 @@ def train(
     cfg: CodecConfig,
     smoke: bool = False,
     checkpoint_every: int = 0,
+    synthetic_share: float = 0.3,
 ) -> dict:
     """Train and save; smoke=True uses one room and no real images (a test of the script)."""
     torch.manual_seed(seed)
@@ -181,16 +185,16 @@ def train(
     n_held = max(1, min(8, len(synthetic) // 4))
     held_out = torch.stack(synthetic[-n_held:])  # the last views only report progress
     synthetic = synthetic[:-n_held]
-    sampler = CropSampler(synthetic, colour, gray, seed)
+    sampler = CropSampler(synthetic, colour, gray, seed, synthetic_share)
 
+    pca_path = out.parent / f"codec-pca{cfg.channels}.safetensors"
+    out.parent.mkdir(parents=True, exist_ok=True)
     log("fitting the PCA initialisation")
     pca = PCACodec(factor=8, channels=cfg.channels).fit(
         sampler.batch(256 if smoke else 2048), seed=seed
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pca.save(out.parent / f"codec-pca{cfg.channels}.safetensors")
-    codec = EmbeddedCodec.random(cfg, seed=seed)
-    model = codec.model.train()
+    pca.save(pca_path)
+    model = EmbeddedCodec.random(cfg, seed=seed).model.train()
     model.init_from_pca(pca.mean, pca.basis)
     held_pca = psnr(pca.decode(pca.encode(held_out)), held_out)
     log(f"  PCA on held-out synthetic views: {held_pca:.2f} dB")
@@ -239,6 +243,7 @@ def train(
             "lr": lr,
             "minutes": round((time.perf_counter() - t0) / 60, 1),
             "synthetic_views": len(synthetic),
+            "synthetic_share": sampler.synthetic_share,
             "real_images": real_names,
             "held_out_psnr_db": round(held, 2),
             "held_out_pca_psnr_db": round(held_pca, 2),
@@ -271,6 +276,13 @@ def main(argv=None) -> int:
         default=1000,
         metavar="N",
         help="save the weights every N steps too (0: only at the end)",
+    )
+    p.add_argument(
+        "--synthetic-share",
+        type=float,
+        default=0.3,
+        metavar="F",
+        help="fraction of crops from synthetic views (the rest from real images)",
     )
     args = p.parse_args(argv)
     cfg = CodecConfig(width=args.width, enc_blocks=args.enc_blocks, dec_blocks=args.dec_blocks)

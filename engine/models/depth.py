@@ -3,7 +3,9 @@
 The `DepthEstimator` protocol is what the world and the benchmarks see. Implementations:
 
 - `EmbeddedDepth`: a geometric prior for a photo taken at eye level (a box room / street
-  canyon around the camera), plus a sky guess from colour. No weights, no download.
+  canyon around the camera), plus a sky guess from colour, refined by a small shipped network
+  (engine.models.depth_net, assets/models/depth-embedded.safetensors) when its weights are
+  there. No download.
 - `FileDepth`: depth given with the photo (16-bit PNG, .npy, .exr), see `load_depth_file`.
 - `TransformersDepth`: a transformers depth-estimation model (Depth Anything V2 and the like)
   from a local folder or the Hugging Face cache; relative outputs become depth by the policy
@@ -30,6 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from engine.models.depth_net import DEFAULT_WEIGHTS as DEPTH_NET_WEIGHTS
+from engine.models.depth_net import DepthNet, downsample, net_size
 
 
 @dataclass
@@ -118,9 +123,29 @@ class EmbeddedDepth:
     The result is finite and > 0 at every pixel of any image, between
     min(h, c, w H / W) / tan(fov_y / 2) and the cap. What it cannot see: a tilted camera,
     slopes and stairs, objects not standing on the floor, rugs (read as contacts), anything
-    outdoors but the ground and the sky. Judge it by scale-free metrics (median scaling); a
-    trained network is the way to a depth that follows the image everywhere.
-    `latentscape bench depth` (engine/bench/depth.py) measures it on the synthetic scenes.
+    outdoors but the ground and the sky. Judge it by scale-free metrics (median scaling).
+
+    The network (`network`, on by default): engine.models.depth_net.DepthNet, a small U-Net
+    trained on synthetic rooms and streets with tilted, rolled cameras of many fields of view
+    (engine/train/depth.py). With it, `estimate`:
+
+    1. resizes the photo to the network's size (about 128x96, the photo's aspect, multiples
+       of 16; antialiased bilinear) and computes the prior above at that size;
+    2. runs the network on (small photo, log prior): a log-depth residual within
+       +-max_residual (2: a factor 7.4 either way) and a sky logit;
+    3. depth = exp(bilinear upsampling of log prior + residual) at the photo's size; so the
+       result is finite and > 0 on any image, within exp(-+2) of the prior's range, and an
+       image unlike the training data stays near the prior;
+    4. sky (detect_sky=True): p = sigmoid of the upsampled sky logit. The network decides
+       where it is sure (p >= SKY_SURE: sky; p <= 1 - SKY_SURE: not sky); in between (mostly
+       the blurred band along the sky's edges) the colour mask `sky_mask` of the full-size
+       photo decides. Sky pixels get the depth max(max_depth_outdoors, the farthest non-sky
+       depth): finite, as everywhere in this estimator.
+
+    `network`: True uses assets/models/depth-embedded.safetensors when it exists and the
+    prior alone otherwise (with a note in DepthResult.notes saying so); False the prior
+    alone; a path those weights (FileNotFoundError when missing); a DepthNet that network.
+    `latentscape bench depth` (engine/bench/depth.py) measures both on the synthetic scenes.
     """
 
     name = "embedded"
@@ -128,6 +153,7 @@ class EmbeddedDepth:
     GROUND_BAND = 0.06  # fraction of the height, at the bottom, that models the floor
     MEDIAN_COLUMNS = 7  # contact depths are median-filtered over this many columns
     WALL_FRACTION = 0.15  # at most this fraction off the floor model above the horizon: wall
+    SKY_SURE = 0.8  # the network's sky probability is trusted beyond this (or below 1 - it)
 
     def __init__(
         self,
@@ -142,6 +168,7 @@ class EmbeddedDepth:
         contact: bool = True,
         contact_threshold: float = 3.0,
         detect_sky: bool = True,
+        network: bool | str | os.PathLike | DepthNet = True,
     ) -> None:
         if not 1.0 <= fov_y_deg <= 170.0:
             raise ValueError(f"fov_y_deg must be in [1, 170], got {fov_y_deg}")
@@ -169,10 +196,34 @@ class EmbeddedDepth:
         self.contact = bool(contact)
         self.contact_threshold = float(contact_threshold)
         self.detect_sky = bool(detect_sky)
+        self.net: DepthNet | None = None
+        self.net_note: str | None = None  # why the network is not used, for the notes
+        if isinstance(network, DepthNet):
+            self.net = network
+        elif network is True:
+            if DEPTH_NET_WEIGHTS.is_file():
+                self.net = DepthNet.load(DEPTH_NET_WEIGHTS)
+            else:
+                self.net_note = (
+                    f"no depth network weights at {DEPTH_NET_WEIGHTS}: the prior alone "
+                    "(train them with `python -m engine.train.depth`)"
+                )
+        elif network is not False and network is not None:
+            self.net = DepthNet.load(network)
 
     def estimate(self, rgb: Tensor) -> DepthResult:
         """rgb (3, H, W) float32 in [0, 1] -> depth (H, W), finite and > 0 everywhere."""
         rgb = check_rgb_image(rgb, caller="EmbeddedDepth.estimate").detach().cpu()
+        if self.net is None:
+            result = self.estimate_prior(rgb)
+            if self.net_note is not None:
+                result.notes.append(self.net_note)
+            return result
+        return self._estimate_with_network(rgb)
+
+    def estimate_prior(self, rgb: Tensor) -> DepthResult:
+        """The geometric prior alone (steps of the class docstring before the network)."""
+        rgb = check_rgb_image(rgb, caller="EmbeddedDepth.estimate_prior").detach().cpu()
         _, height, width = rgb.shape
         sky = sky_mask(rgb, horizon=self.horizon) if self.detect_sky else None
         outdoors = sky is not None and bool(sky.any())
@@ -187,6 +238,46 @@ class EmbeddedDepth:
         elif self.contact:
             depth = self._ground_contact(rgb, depth, notes)
         return DepthResult(depth=depth.to(torch.float32), sky=sky, notes=notes)
+
+    def _estimate_with_network(self, rgb: Tensor) -> DepthResult:
+        """Prior + network residual, steps 1-4 of the class docstring."""
+        _, height, width = rgb.shape
+        size = net_size(height, width, self.net.cfg)
+        small = downsample(rgb[None], size)  # (1, 3, h, w)
+        prior = self.estimate_prior(small[0])
+        log_prior = prior.depth.log()[None, None]  # (1, 1, h, w)
+        residual, sky_logit = self.net(small, log_prior)
+        log_depth = F.interpolate(
+            log_prior + residual, size=(height, width), mode="bilinear", align_corners=False
+        )
+        depth = log_depth[0, 0].exp()
+        bound = self.net.cfg.max_residual
+        clamped = 100 * float((residual.abs() > 0.99 * bound).float().mean())
+        notes = [
+            note + f" (at {size[1]}x{size[0]})" if i == 0 else note
+            for i, note in enumerate(prior.notes)
+        ]
+        notes.append(
+            f"depth network ({self.net.source}): median |log residual| "
+            f"{float(residual.abs().median()):.2f}, {clamped:.1f}% near the +-{bound:g} bound"
+        )
+        sky = None
+        if self.detect_sky:
+            p = torch.sigmoid(
+                F.interpolate(sky_logit, size=(height, width), mode="bilinear", align_corners=False)
+            )[0, 0]
+            sure = self.SKY_SURE
+            unsure = (p > 1 - sure) & (p < sure)
+            sky = p >= sure
+            if bool(unsure.any()):
+                sky |= unsure & sky_mask(rgb, horizon=self.horizon)
+            if bool(sky.any()):
+                far = self.max_depth_outdoors
+                if not bool(sky.all()):
+                    far = max(far, float(depth[~sky].max()))
+                depth = torch.where(sky, far, depth)
+                notes.append(f"sky on {100 * float(sky.float().mean()):.1f}% of the image")
+        return DepthResult(depth=depth.to(torch.float32).contiguous(), sky=sky, notes=notes)
 
     # ---- the pieces
 

@@ -269,20 +269,21 @@ def check_everywhere_valid(result: DepthResult, h: int, w: int) -> None:
 )
 def test_embedded_depth_is_finite_positive_and_not_constant(image):
     h, w = image.shape[1:]
-    result = EmbeddedDepth().estimate(image)
+    result = EmbeddedDepth(network=False).estimate(image)
     assert result.depth.shape == (h, w)
     assert bool(torch.isfinite(result.depth).all()) and float(result.depth.min()) > 0
     if h * w > 4:
         check_everywhere_valid(result, h, w)
-    est = EmbeddedDepth()
+    est = EmbeddedDepth(network=False)
     fy = 0.5 * h / math.tan(math.radians(est.fov_y_deg) / 2)
     lowest = min(est.camera_height, est.ceiling_height, est.half_width * h / w) * fy / (0.5 * h)
     assert float(result.depth.min()) >= lowest - 1e-4
     assert float(result.depth.max()) <= max(est.max_depth, est.max_depth_outdoors)
 
 
-def test_embedded_depth_on_synthetic_views(room_view, street_view):
-    est = EmbeddedDepth()
+@pytest.mark.parametrize("network", [False, True], ids=["prior", "default"])
+def test_embedded_depth_on_synthetic_views(room_view, street_view, network):
+    est = EmbeddedDepth(network=network)
     room = est.estimate(room_view.rgb)
     check_everywhere_valid(room, 72, 96)
     assert room.sky is not None and not bool(room.sky.any())  # a closed room has no sky
@@ -299,7 +300,7 @@ def test_embedded_depth_is_deterministic_and_options_work(room_view):
     b = EmbeddedDepth().estimate(room_view.rgb.clone())
     assert torch.equal(a.depth, b.depth)
     assert EmbeddedDepth(detect_sky=False).estimate(room_view.rgb).sky is None
-    prior = EmbeddedDepth(contact=False).estimate(room_view.rgb).depth
+    prior = EmbeddedDepth(contact=False, network=False).estimate(room_view.rgb).depth
     torch.testing.assert_close(prior, EmbeddedDepth().prior(72, 96))
 
 
@@ -495,8 +496,17 @@ def test_bench_depth_runs_and_writes_json(tmp_path, capsys):
     assert bench.run(json_out=tmp_path / "depth.json", poses=2) == 0
     payload = json.loads((tmp_path / "depth.json").read_text())
     rows = payload["results"]
-    assert {(r["scene"], r["path"]) for r in rows} >= {("room", "loop"), ("room", "orbit")}
+    assert {(r["scene"], r["seed"], r["path"]) for r in rows} == {
+        (scene, seed, path)
+        for scene in ("room", "street")
+        for seed in (0, 1)
+        for path in ("loop", "orbit")
+    }
     for row in rows:
         assert row["views"] == 2 and len(row["per_view"]) == 2
         assert 0 <= row["abs_rel"] < 1 and 0 <= row["delta1"] <= 1
-    assert "AbsRel" in capsys.readouterr().out
+        assert 0 <= row["prior_abs_rel"] < 1 and 0 <= row["prior_delta1"] <= 1
+    assert set(payload["timing_ms"]) == {"prior", "net"}
+    assert all(t > 0 for t in payload["timing_ms"].values())
+    out = capsys.readouterr().out
+    assert "AbsRel" in out and "512x384 estimate" in out

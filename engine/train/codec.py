@@ -16,6 +16,12 @@ paths (see engine/models/embedded_codec.py), so training starts at the PCA solut
 AdamW on the mean squared error of 128x128 random crops (flips, rescaling and colour jitter on
 the real images), cosine learning-rate decay. The PCA codec is saved beside the embedded one
 (assets/models/codec-pca8.safetensors): it is the linear baseline of `bench codec`.
+
+Resuming (`--resume`): training goes on from the weights at --out with a fresh one-cycle
+schedule of --steps at --lr (use another --seed so the crops differ from the first phase).
+The PCA codec is not fitted again: the baseline stays the one fitted before the first phase.
+The JSON's "training" then describes the whole run: total steps and minutes, and "phases",
+one record per phase in order.
 """
 
 from __future__ import annotations
@@ -172,8 +178,10 @@ def train(
     smoke: bool = False,
     checkpoint_every: int = 0,
     synthetic_share: float = 0.3,
+    resume: bool = False,
 ) -> dict:
-    """Train and save; smoke=True uses one room and no real images (a test of the script)."""
+    """Train and save; smoke=True uses one room and no real images (a test of the script);
+    resume=True goes on from the weights at `out` (module docstring)."""
     torch.manual_seed(seed)
     log("collecting training images")
     if smoke:
@@ -187,15 +195,24 @@ def train(
     synthetic = synthetic[:-n_held]
     sampler = CropSampler(synthetic, colour, gray, seed, synthetic_share)
 
-    pca_path = out.parent / f"codec-pca{cfg.channels}.safetensors"
     out.parent.mkdir(parents=True, exist_ok=True)
-    log("fitting the PCA initialisation")
-    pca = PCACodec(factor=8, channels=cfg.channels).fit(
-        sampler.batch(256 if smoke else 2048), seed=seed
-    )
-    pca.save(pca_path)
-    model = EmbeddedCodec.random(cfg, seed=seed).model.train()
-    model.init_from_pca(pca.mean, pca.basis)
+    if resume:
+        model, earlier = resume_from(out)
+        cfg = model.cfg
+        pca_path = out.parent / f"codec-pca{cfg.channels}.safetensors"
+        pca = PCACodec.load(pca_path)
+        log(f"resuming from {out} ({earlier[-1]['steps'] if earlier else '?'} steps so far)")
+    else:
+        earlier = []
+        pca_path = out.parent / f"codec-pca{cfg.channels}.safetensors"
+        log("fitting the PCA initialisation")
+        pca = PCACodec(factor=8, channels=cfg.channels).fit(
+            sampler.batch(256 if smoke else 2048), seed=seed
+        )
+        pca.save(pca_path)
+        model = EmbeddedCodec.random(cfg, seed=seed).model
+        model.init_from_pca(pca.mean, pca.basis)
+    model.train()
     held_pca = psnr(pca.decode(pca.encode(held_out)), held_out)
     log(f"  PCA on held-out synthetic views: {held_pca:.2f} dB")
 
@@ -228,31 +245,55 @@ def train(
                 msg += f"  held-out {held:.2f} dB (PCA {held_pca:.2f})"
             if checkpoint_every and step % checkpoint_every == 0 and step < steps:
                 ckpt = {"training": {"steps": step, "of": steps, "seed": seed, "checkpoint": True}}
+                if earlier:  # a resumed run: keep the record of the phases before it
+                    ckpt["training"]["earlier_phases"] = earlier
                 EmbeddedCodec(copy.deepcopy(model)).save(out, extra=ckpt)
                 msg += "  (checkpoint saved)"
             log(f"{msg}  {elapsed / 60:.1f} min, {eta / 60:.1f} min left")
     model.eval()
     with torch.no_grad():
         held = psnr(model.decode(model.encode(held_out)).clamp(0, 1), held_out)
-    record = {
-        "training": {
-            "steps": steps,
-            "seed": seed,
-            "batch": batch,
-            "crop": CROP,
-            "lr": lr,
-            "minutes": round((time.perf_counter() - t0) / 60, 1),
-            "synthetic_views": len(synthetic),
-            "synthetic_share": sampler.synthetic_share,
-            "real_images": real_names,
-            "held_out_psnr_db": round(held, 2),
-            "held_out_pca_psnr_db": round(held_pca, 2),
-            "torch": torch.__version__,
-        }
+    phase = {
+        "steps": steps,
+        "seed": seed,
+        "batch": batch,
+        "crop": CROP,
+        "lr": lr,
+        "resumed": resume,
+        "minutes": round((time.perf_counter() - t0) / 60, 1),
+        "synthetic_views": len(synthetic),
+        "synthetic_share": sampler.synthetic_share,
+        "real_images": real_names,
+        "held_out_psnr_db": round(held, 2),
+        "held_out_pca_psnr_db": round(held_pca, 2),
+        "torch": torch.__version__,
     }
+    phases = [*earlier, phase]
+    whole = {
+        **phase,
+        "steps": sum(p["steps"] for p in phases),
+        "minutes": round(sum(p.get("minutes", 0.0) for p in phases), 1),
+        "phases": phases,
+    }
+    record = {"training": whole}
     EmbeddedCodec(model).save(out, extra=record)
     log(f"saved {out} (held-out {held:.2f} dB, PCA {held_pca:.2f} dB)")
     return record
+
+
+def resume_from(path: Path) -> tuple[torch.nn.Module, list[dict]]:
+    """The model saved at `path` and the records of the phases that trained it."""
+    import json
+
+    codec = EmbeddedCodec.load(path)
+    training = json.loads(path.with_suffix(".json").read_text()).get("training", {})
+    if training.get("checkpoint"):
+        raise ValueError(
+            f"{path} is a checkpoint of an unfinished run ({training.get('steps')} of "
+            f"{training.get('of')} steps): finish or restart that run instead of resuming it"
+        )
+    phases = training.get("phases") or ([training] if training else [])
+    return codec.model, [{k: v for k, v in p.items() if k != "phases"} for p in phases]
 
 
 def main(argv=None) -> int:
@@ -284,6 +325,11 @@ def main(argv=None) -> int:
         metavar="F",
         help="fraction of crops from synthetic views (the rest from real images)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the weights at --out (fresh schedule; the PCA baseline is kept)",
+    )
     args = p.parse_args(argv)
     cfg = CodecConfig(width=args.width, enc_blocks=args.enc_blocks, dec_blocks=args.dec_blocks)
     train(
@@ -295,6 +341,8 @@ def main(argv=None) -> int:
         cfg,
         smoke=args.smoke,
         checkpoint_every=args.checkpoint_every,
+        synthetic_share=args.synthetic_share,
+        resume=args.resume,
     )
     return 0
 

@@ -108,3 +108,29 @@ def test_training_script_smoke(tmp_path):
     assert record["training"]["steps"] == 3
     assert (tmp_path / "codec-pca8.safetensors").is_file()
     EmbeddedCodec.load(out)
+
+
+def test_training_resumes_and_records_both_phases(tmp_path):
+    from engine.train.codec import main
+
+    out = tmp_path / "codec-embedded.safetensors"
+    small = ["--smoke", "--width", "16", "--enc-blocks", "1", "--dec-blocks", "1"]
+    assert main([*small, "--steps", "3", "--out", str(out)]) == 0
+    pca = (tmp_path / "codec-pca8.safetensors").read_bytes()
+    first = EmbeddedCodec.load(out).model.state_dict()
+    assert main([*small, "--steps", "2", "--seed", "1", "--resume", "--out", str(out)]) == 0
+    assert (tmp_path / "codec-pca8.safetensors").read_bytes() == pca  # baseline kept
+    second = EmbeddedCodec.load(out).model.state_dict()
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    training = json.loads(out.with_suffix(".json").read_text())["training"]
+    assert training["steps"] == 5
+    assert [(p["steps"], p["seed"], p["resumed"]) for p in training["phases"]] == [
+        (3, 0, False),
+        (2, 1, True),
+    ]
+    # a checkpoint of an unfinished run is not resumed
+    record = {"config": json.loads(out.with_suffix(".json").read_text())["config"]}
+    record["training"] = {"steps": 1, "of": 9, "checkpoint": True}
+    out.with_suffix(".json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="unfinished run"):
+        main([*small, "--steps", "2", "--resume", "--out", str(out)])

@@ -12,6 +12,7 @@ from engine.models.generator import (
     GenerationCancelled,
     GenerationContext,
     Generator,
+    inpaint_depth,
     masked_downsample,
     push_pull,
 )
@@ -221,6 +222,71 @@ def test_masked_downsample_and_push_pull():
     filled = push_pull(x, mask)
     assert torch.equal(filled[:, mask], x[:, mask]) and bool(torch.isfinite(filled).all())
     assert 0 < float(filled[0, 0, 0]) < 15
+
+
+# --------------------------------------------------------------------------- depth
+
+
+def test_depth_hole_behind_an_occluder_takes_the_background():
+    """A near box (2) in front of a wall (10); the disocclusion right of the box is wall."""
+    depth = torch.full((24, 32), 10.0)
+    depth[6:18, 6:14] = 2.0
+    known = hole_mask(24, 32, (6, 18, 14, 20))
+    out = inpaint_depth(torch.where(known, depth, 0.0), known)
+    hole = ~known
+    assert float(out[hole].min()) > 9.5, float(out[hole].min())
+    assert torch.equal(out[known], depth[known])
+
+
+def test_depth_hole_without_an_occluder_blends_both_sides():
+    """The same hole with the box as far as the wall's depth ratio allows (no edge): the
+    fill runs smoothly between the two surfaces (a slanted surface, not an occluder)."""
+    depth = torch.full((24, 32), 10.0)
+    depth[6:18, 6:14] = 9.0
+    known = hole_mask(24, 32, (6, 18, 14, 20))
+    out = inpaint_depth(torch.where(known, depth, 0.0), known)
+    assert 9.0 <= float(out[~known].min()) < float(out[~known].max()) <= 10.0
+
+
+def test_depth_plane_is_continued_in_inverse_depth():
+    """A floor seen in perspective: inverse depth is linear in the row; holes inside and at
+    the border follow it."""
+    rows = torch.arange(24.0)[:, None].expand(24, 32)
+    depth = 1.0 / (0.1 + 0.02 * rows)  # a floor from 10 units to 1.7
+    inner = hole_mask(24, 32, (8, 14, 10, 20))
+    border = hole_mask(24, 32, (0, 24, 28, 32))
+    out = inpaint_depth(torch.where(inner & border, depth, 0.0), inner & border)
+    rel = (out - depth).abs() / depth
+    assert float(rel[~inner].max()) < 0.01, float(rel[~inner].max())
+    # at the image border (no flux) the plane bends toward the hole's mean near its corners
+    assert float(rel[~border].mean()) < 0.06, float(rel[~border].mean())
+    assert float(rel[~border].max()) < 0.4, float(rel[~border].max())
+
+
+def test_depth_sky_kept_and_fallbacks():
+    depth = torch.full((8, 8), 5.0)
+    depth[:2] = math.inf
+    known = torch.ones(8, 8, dtype=torch.bool)
+    known[4:, 4:] = False
+    out = inpaint_depth(torch.where(known, depth, 0.0), known)
+    assert bool((out[:2] == math.inf).all())
+    assert torch.allclose(out[4:, 4:], torch.full((4, 4), 5.0))
+    nothing = inpaint_depth(torch.zeros(8, 8), torch.zeros(8, 8, dtype=torch.bool), default=4.0)
+    assert torch.equal(nothing, torch.full((8, 8), 4.0))
+    with pytest.raises(ValueError, match=r"depth \(h, w\)"):
+        inpaint_depth(torch.zeros(8, 8), torch.zeros(8, 9, dtype=torch.bool))
+
+
+def test_depth_fill_is_finite_positive_on_random_input():
+    g = torch.Generator().manual_seed(3)
+    depth = 0.5 + 20 * torch.rand(30, 40, generator=g)
+    known = torch.rand(30, 40, generator=g) > 0.6
+    out = inpaint_depth(torch.where(known, depth, 0.0), known)
+    assert bool(torch.isfinite(out).all()) and float(out.min()) > 0
+    assert torch.equal(out[known], depth[known])
+    # the fill stays within the range of the sources (a harmonic function has no new extrema)
+    assert float(out[~known].min()) >= float(depth[known].min()) * (1 - 1e-5)
+    assert float(out[~known].max()) <= float(depth[known].max()) * (1 + 1e-5)
 
 
 def test_generation_on_a_real_latent_is_fast_enough_to_measure(capsys):

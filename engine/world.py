@@ -1,0 +1,452 @@
+"""World: one photo -> a memory -> segments generated along camera poses (DESIGN.md, the cycle).
+
+    seed(photo, depth, intrinsics, masks):
+        photo -> fitted to the world's size -> codec.encode -> latent (C, h, w)
+        depth (given or estimated) -> latent grid (median of each token's pixels)
+        memory.lift(latent, depth, camera, keep=~dynamic, sky=sky)
+
+    segment(poses): for each pose (one latent frame each)
+        r = memory.readout(camera at the latent grid)      latent, known mask, depth
+        z = generator.fill(r)                                 holes generated, known kept
+        d = r.depth where known, inpaint_depth(r) where generated
+        memory.update(z, d, camera, keep=generated tokens)   only new tokens are written
+        frame = codec.decode(z)                               for display and video only
+
+Nothing in the loop goes through pixels except the decode for display (and, with
+memory="rgb", the baseline's own rasterise + encode inside its readout).
+
+A segment is all or nothing: when it is cancelled or fails, the memory is put back as it was
+before the segment (a snapshot is taken at its start), so the world stays at its last good
+segment. Same inputs, config and seed give bitwise identical output on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.camera import Camera
+from engine.memory.latent import LatentMemory, Readout, pool_depth
+from engine.models.generator import (
+    EmbeddedGenerator,
+    GenerationCancelled,
+    GenerationContext,
+    inpaint_depth,
+)
+
+
+@dataclass
+class WorldConfig:
+    """Every knob of a world. Saved with it; shown in the app's settings."""
+
+    width: int = 512  # frame width in pixels; a multiple of the codec's factor
+    height: int = 384  # frame height in pixels; a multiple of the codec's factor
+    fov_y_deg: float = 60.0  # vertical field of view when the photo comes without intrinsics
+    frames_per_segment: int = 8  # latent frames (poses) a default segment holds
+    codec: str = "embedded"  # codec backend name (engine.models.registry)
+    depth: str = "embedded"  # depth backend name, used when no depth is given with the photo
+    generator: str = "embedded"  # generator backend name
+    memory: str = "latent"  # "latent" (the method) or "rgb" (the pixel-space baseline)
+    seed: int = 0  # seeds the generator; same seed, same world
+    memory_budget_mib: float = 0.0  # byte budget of the latent memory (0: no budget)
+    feature_dtype: str = "int8"  # latent memory storage: "int8", "float16" or "float32"
+    depth_tolerance: float = 0.05  # fusion: relative depth band of a frustum cell
+    chunk_size: float = 2.0  # side of the memory's index chunks, scene units
+    exemplar_frames: int = 4  # recent frames the generator copies from, besides the seed
+    threads: int = 0  # torch threads for the engine (0: leave torch's setting alone)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.width < 8 or self.height < 8:
+            problems.append(f"width and height must be >= 8, got {self.width}x{self.height}")
+        if not 1.0 <= self.fov_y_deg <= 170.0:
+            problems.append(f"fov_y_deg must be in [1, 170], got {self.fov_y_deg}")
+        if self.frames_per_segment < 1:
+            problems.append(f"frames_per_segment must be >= 1, got {self.frames_per_segment}")
+        if self.memory not in ("latent", "rgb"):
+            problems.append(f"memory must be 'latent' or 'rgb', got {self.memory!r}")
+        if self.memory_budget_mib < 0:
+            problems.append(f"memory_budget_mib must be >= 0, got {self.memory_budget_mib}")
+        if self.exemplar_frames < 0 or self.threads < 0:
+            problems.append("exemplar_frames and threads must be >= 0")
+        if problems:
+            raise ValueError("bad world config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorldConfig:
+        """Refuses unknown keys by name (a typo must not pass silently)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown world config keys {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    def with_overrides(self, items: Sequence[str]) -> WorldConfig:
+        """`key=value` strings (the CLI's --config) applied to a copy, typed by the field."""
+        values = self.to_dict()
+        types = {f.name: type(getattr(self, f.name)) for f in fields(self)}
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or key not in types:
+                raise ValueError(
+                    f"--config expects key=value with key one of {sorted(types)}, got {item!r}"
+                )
+            try:
+                values[key] = types[key](raw) if types[key] is not bool else raw == "true"
+            except ValueError:
+                kind = types[key].__name__
+                raise ValueError(f"--config {key}: {raw!r} is not a {kind}") from None
+        return WorldConfig(**values)
+
+
+@dataclass
+class WorldEvent:
+    """What World reports while it works: kind is "progress" (step of a frame), "frame"
+    (a frame is done: index and rgb), or "segment" (the segment is done)."""
+
+    kind: str
+    segment: int
+    frame: int = 0
+    frames: int = 0
+    step: int = 0
+    steps: int = 0
+    rgb: Tensor | None = None  # (3, H, W) for "frame"
+
+
+class WorldCancelled(Exception):
+    """A segment was cancelled; the world is as it was before that segment."""
+
+
+@dataclass
+class FrameStats:
+    """Time per stage of one frame, milliseconds."""
+
+    readout_ms: float
+    generate_ms: float
+    update_ms: float
+    decode_ms: float
+    holes: int  # generated tokens
+    known: int  # tokens read from memory
+
+    @property
+    def total_ms(self) -> float:
+        return self.readout_ms + self.generate_ms + self.update_ms + self.decode_ms
+
+
+@dataclass
+class Segment:
+    """One generated segment. frames (T, 3, H, W) in [0, 1]; latents (T, C, h, w)."""
+
+    index: int
+    cameras: list[Camera]
+    frames: Tensor
+    latents: Tensor
+    readouts: list[Readout]
+    stats: list[FrameStats]
+    entries: int  # memory entries after the segment
+    nbytes: int  # memory bytes after the segment
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_photo(
+    rgb: Tensor, camera: Camera, width: int, height: int, maps: Tensor | None = None
+) -> tuple[Tensor, Camera, Tensor | None]:
+    """Centre-crop the photo (3, H, W) to the aspect of width x height and resize it to that
+    size (antialiased bilinear); per-pixel maps (K, H, W) (depth, masks) get the same crop
+    and a nearest resize, so no depth is invented between surfaces. The camera's intrinsics
+    follow the crop and the resize."""
+    _, h, w = rgb.shape
+    if (w, h) != (camera.width, camera.height):
+        raise ValueError(
+            f"the intrinsics are for {camera.width}x{camera.height}, the photo is {w}x{h}"
+        )
+    target = width / height
+    cw, ch = (round(h * target), h) if w / h > target else (w, round(w / target))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    rgb = rgb[:, y0 : y0 + ch, x0 : x0 + cw]
+    cropped = Camera(camera.fx, camera.fy, camera.cx - x0, camera.cy - y0, cw, ch, camera.pose)
+    if maps is not None:
+        maps = maps[:, y0 : y0 + ch, x0 : x0 + cw]
+    if (cw, ch) != (width, height):
+        rgb = F.interpolate(
+            rgb[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False
+        )[0].clamp(0, 1)
+        if maps is not None:
+            maps = F.interpolate(maps[None], size=(height, width), mode="nearest")[0]
+    return rgb.contiguous(), cropped.scaled(width, height), maps
+
+
+def _latent_mask(mask: Tensor, factor: int, any_pixel: bool = True) -> Tensor:
+    """A pixel mask (H, W) -> the latent grid: a token is marked when any of its pixels is
+    (any_pixel) or when most are."""
+    h, w = mask.shape
+    blocks = mask.float().reshape(h // factor, factor, w // factor, factor).mean(dim=(1, 3))
+    return blocks > 0 if any_pixel else blocks > 0.5
+
+
+class World:
+    """The engine's world: a codec, a depth estimator, a generator and a memory, run by the
+    cycle of the module docstring. Backends may be given as objects (tests, the app's
+    model cache); otherwise they are made from the config's names."""
+
+    def __init__(
+        self,
+        config: WorldConfig | None = None,
+        *,
+        codec=None,
+        depth=None,
+        generator=None,
+    ) -> None:
+        from engine.models import registry
+
+        self.config = config or WorldConfig()
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.codec = codec if codec is not None else registry.make_codec(cfg.codec)
+        self._depth = depth
+        if generator is None:
+            if cfg.generator != "embedded":
+                raise ValueError(
+                    f"unknown generator {cfg.generator!r}; available here: 'embedded'"
+                )
+            generator = EmbeddedGenerator()
+        self.generator = generator
+        f = self.codec.factor
+        if cfg.width % f or cfg.height % f:
+            raise ValueError(
+                f"width and height must be multiples of the codec's factor {f}, "
+                f"got {cfg.width}x{cfg.height}"
+            )
+        self.memory = self._new_memory()
+        self.camera: Camera | None = None  # the seed camera (pixel resolution)
+        self.seed_latent: Tensor | None = None
+        self.recent: list[Tensor] = []  # latents of the latest frames, newest last
+        self.segments = 0  # segments generated so far
+        self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
+        self.notes: list[str] = []
+
+    # ---- set-up
+
+    @property
+    def depth_estimator(self):
+        if self._depth is None:
+            from engine.models import registry
+
+            self._depth = registry.make_depth(self.config.depth)
+        return self._depth
+
+    def _new_memory(self):
+        cfg = self.config
+        if cfg.memory == "rgb":
+            from engine.memory.rgb import RGBMemory
+
+            return RGBMemory(
+                self.codec, chunk_size=cfg.chunk_size, depth_tolerance=cfg.depth_tolerance
+            )
+        budget = int(cfg.memory_budget_mib * 2**20) or None
+        return LatentMemory(
+            self.codec.channels,
+            chunk_size=cfg.chunk_size,
+            feature_dtype=cfg.feature_dtype,
+            budget_bytes=budget,
+            depth_tolerance=cfg.depth_tolerance,
+        )
+
+    @property
+    def latent_size(self) -> tuple[int, int]:
+        """(w, h) of the latent grid."""
+        f = self.codec.factor
+        return self.config.width // f, self.config.height // f
+
+    def seed(
+        self,
+        photo: Tensor,
+        depth: Tensor | None = None,
+        intrinsics: Camera | None = None,
+        masks: Tensor | None = None,
+    ) -> Tensor:
+        """Start the world from one photo (3, H, W) float32 in [0, 1].
+
+        depth (H, W): camera-frame z, 0 where unknown, +inf for sky; estimated by the
+        depth backend when not given. intrinsics: a Camera for the photo's size (default:
+        config.fov_y_deg, centred); its pose becomes the world's origin. masks (H, W) bool:
+        True on dynamic things (people, cars) that must stay out of the memory.
+        Returns the first frame (3, height, width): the seed latent decoded.
+        """
+        if not isinstance(photo, Tensor) or photo.ndim != 3 or photo.shape[0] != 3:
+            shape = tuple(photo.shape) if isinstance(photo, Tensor) else type(photo).__name__
+            raise ValueError(f"seed expects a photo (3, H, W), got {shape}")
+        photo = photo.float()
+        if not bool(torch.isfinite(photo).all()):
+            raise ValueError("seed: the photo has NaN or infinite values")
+        _, h, w = photo.shape
+        camera = intrinsics or Camera.from_fov(self.config.fov_y_deg, w, h)
+        sky = None
+        if depth is None:
+            estimate = self.depth_estimator.estimate(photo)
+            depth, sky = estimate.depth, estimate.sky
+            self.notes += estimate.notes
+        else:
+            depth = torch.as_tensor(depth).float()
+            if tuple(depth.shape) != (h, w):
+                raise ValueError(
+                    f"the depth map is {tuple(depth.shape[-2:])} (h, w), the photo {(h, w)}: "
+                    "they must be the same size"
+                )
+            if bool(torch.isnan(depth).any()) or bool((depth < 0).any()):
+                raise ValueError("the depth map has NaN or negative values (use 0 for unknown)")
+        if masks is not None and tuple(masks.shape) != (h, w):
+            raise ValueError(f"the dynamic mask is {tuple(masks.shape)}, the photo {(h, w)}")
+        if sky is not None:
+            depth = torch.where(sky, math.inf, depth)
+        # the masks ride along with the depth so they are cropped the same way
+        maps = depth[None] if masks is None else torch.stack([depth, masks.float()])
+        rgb, camera, maps = fit_photo(photo, camera, self.config.width, self.config.height, maps)
+        depth = maps[0]
+        dynamic = maps[1] > 0.5 if masks is not None else None
+
+        self.memory = self._new_memory()
+        f = self.codec.factor
+        lw, lh = self.latent_size
+        latent = self.codec.encode(rgb[None])[0]
+        token_depth = pool_depth(torch.where(torch.isfinite(depth), depth, math.inf), f)
+        keep = None if dynamic is None else ~_latent_mask(dynamic, f)
+        token_sky = torch.isinf(token_depth)
+        lat_cam = camera.scaled(lw, lh)
+        if self.config.memory == "rgb":
+            self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, rgb=rgb)
+        else:
+            self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, segment=0)
+        self.camera = camera
+        self.seed_latent = latent
+        self.recent = []
+        self.segments = 0
+        self.trajectory = [camera.pose.clone()]
+        return self.codec.decode(latent[None])[0]
+
+    # ---- the cycle
+
+    def camera_at(self, pose) -> Camera:
+        """The world's camera (pixel resolution) at a camera-to-world pose (validated)."""
+        if self.camera is None:
+            raise RuntimeError("the world has no seed yet: call seed(photo) first")
+        return self.camera.with_pose(pose)
+
+    def segment(
+        self,
+        poses: Sequence,
+        on_event: Callable[[WorldEvent], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Segment:
+        """Generate one frame per pose (readout -> generate -> update -> decode).
+
+        on_event receives WorldEvents; cancel is polled between steps. Cancelled
+        (WorldCancelled) or failed, the memory is restored to where it was before."""
+        if self.camera is None:
+            raise RuntimeError("the world has no seed yet: call seed(photo) first")
+        if len(poses) == 0:
+            raise ValueError("a segment needs at least one pose")
+        cameras = [self.camera_at(p) for p in poses]  # validates every pose first
+        snapshot = (copy.deepcopy(self.memory), list(self.recent))
+        try:
+            return self._run_segment(cameras, on_event, cancel)
+        except BaseException:
+            self.memory, self.recent = snapshot
+            raise
+
+    def _run_segment(self, cameras, on_event, cancel) -> Segment:
+        index = self.segments + 1
+        lw, lh = self.latent_size
+        frames, latents, readouts, stats, notes = [], [], [], [], []
+        n = len(cameras)
+        for i, cam in enumerate(cameras):
+            if cancel is not None and cancel():
+                raise WorldCancelled(f"segment {index} cancelled before frame {i + 1} of {n}")
+            lat_cam = cam.scaled(lw, lh)
+            t0 = time.perf_counter()
+            r = self.memory.readout(lat_cam)
+            t1 = time.perf_counter()
+
+            def progress(step, i=i):
+                if on_event is not None:
+                    on_event(WorldEvent("progress", index, i, n, step.step, step.steps))
+
+            ctx = GenerationContext(
+                exemplars=[self.seed_latent, *self.recent[-self.config.exemplar_frames :]]
+                if self.config.exemplar_frames
+                else [self.seed_latent],
+                seed=self.config.seed * 1_000_003 + index * 1009 + i,
+                callback=progress,
+                cancel=cancel,
+            )
+            try:
+                z = self.generator.fill(r.latent[None], r.known[None], r.depth[None], ctx)[0]
+            except GenerationCancelled as e:
+                raise WorldCancelled(f"segment {index}: {e}") from None
+            notes += ctx.notes
+            t2 = time.perf_counter()
+            generated = ~r.known
+            depth = inpaint_depth(r.depth, r.known)
+            rgb = None
+            if self.config.memory == "rgb":
+                rgb = self.codec.decode(z[None])[0]
+                self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
+            else:
+                self.memory.update(z, depth, lat_cam, keep=generated, segment=index)
+            t3 = time.perf_counter()
+            if rgb is None:
+                rgb = self.codec.decode(z[None])[0]
+            t4 = time.perf_counter()
+            ms = 1000.0
+            stats.append(
+                FrameStats(
+                    (t1 - t0) * ms,
+                    (t2 - t1) * ms,
+                    (t3 - t2) * ms,
+                    (t4 - t3) * ms,
+                    holes=int(generated.sum()),
+                    known=int(r.known.sum()),
+                )
+            )
+            self.recent = [*self.recent, z][-max(1, self.config.exemplar_frames) :]
+            frames.append(rgb)
+            latents.append(z)
+            readouts.append(r)
+            if on_event is not None:
+                on_event(WorldEvent("frame", index, i, n, rgb=rgb))
+        self.segments = index
+        self.trajectory += [c.pose.clone() for c in cameras]
+        segment = Segment(
+            index=index,
+            cameras=list(cameras),
+            frames=torch.stack(frames),
+            latents=torch.stack(latents),
+            readouts=readouts,
+            stats=stats,
+            entries=len(self.memory),
+            nbytes=self.memory.nbytes,
+            notes=notes,
+        )
+        if on_event is not None:
+            on_event(WorldEvent("segment", index, n, n))
+        return segment
+
+    def view(self, pose) -> tuple[Tensor, Readout]:
+        """What the memory holds from a pose, decoded, without generating or writing:
+        (rgb (3, H, W), readout). The app's view while moving in known space."""
+        cam = self.camera_at(pose)
+        lw, lh = self.latent_size
+        r = self.memory.readout(cam.scaled(lw, lh))
+        return self.codec.decode(r.latent[None])[0], r

@@ -1,0 +1,209 @@
+"""World: seed, the segment cycle, determinism, all-or-nothing segments, bad input."""
+
+import math
+
+import pytest
+import torch
+
+from engine.camera import Camera
+from engine.models.codec import PCACodec
+from engine.models.depth import EmbeddedDepth
+from engine.models.generator import EmbeddedGenerator
+from engine.synth import room_scene
+from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, fit_photo
+
+W, H = 128, 96
+
+
+@pytest.fixture(scope="module")
+def scene():
+    room = room_scene(0)
+    camera = Camera.from_fov(60.0, W, H)
+    view = room.render(camera)
+    poses = room.sample_path("loop", n=12)
+    return view, camera, poses
+
+
+@pytest.fixture(scope="module")
+def codec(scene):
+    view, _, _ = scene
+    return PCACodec(factor=8, channels=8).fit(view.rgb[None], seed=0)
+
+
+def make_world(codec, **kw):
+    cfg = WorldConfig(width=W, height=H, **kw)
+    return World(cfg, codec=codec, depth=EmbeddedDepth(network=False))
+
+
+def test_seed_then_segments_keep_what_memory_knows(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec)
+    first = world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    assert first.shape == (3, H, W) and len(world.memory) == (W // 8) * (H // 8)
+    events: list[WorldEvent] = []
+    seg = world.segment(poses[:4], on_event=events.append)
+    assert seg.frames.shape == (4, 3, H, W) and seg.latents.shape == (4, 8, H // 8, W // 8)
+    assert bool(torch.isfinite(seg.frames).all())
+    for z, r in zip(seg.latents, seg.readouts):
+        k = r.known[None].expand_as(z)
+        assert torch.equal(z[k], r.latent[k])  # known tokens pass through untouched
+    assert [e.kind for e in events].count("frame") == 4
+    assert events[-1].kind == "segment" and events[-1].segment == 1
+    assert any(e.kind == "progress" for e in events)
+    entries = len(world.memory)
+    seg2 = world.segment(poses[4:8])
+    assert seg2.index == 2 and world.segments == 2 and len(world.memory) >= entries
+    assert len(world.trajectory) == 1 + 8
+
+
+def test_same_inputs_and_seed_give_identical_frames(scene, codec):
+    view, camera, poses = scene
+    runs = []
+    for _ in range(2):
+        world = make_world(codec, seed=3)
+        world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+        runs.append(world.segment(poses[:6]).frames)
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_cancel_leaves_the_world_at_its_last_good_segment(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    world.segment(poses[:3])
+    before = (len(world.memory), world.memory.nbytes, world.segments, len(world.trajectory))
+    reference = world.view(poses[5])[0]
+    polls = []
+
+    def cancel():
+        polls.append(1)
+        return len(polls) > 4  # after a few steps of the second frame
+
+    with pytest.raises(WorldCancelled):
+        world.segment(poses[3:9], cancel=cancel)
+    after = (len(world.memory), world.memory.nbytes, world.segments, len(world.trajectory))
+    assert after == before
+    assert torch.equal(world.view(poses[5])[0], reference)
+    assert world.segment(poses[3:5]).index == 2  # and it goes on
+
+
+def test_a_failing_generator_leaves_the_memory_as_it_was(scene, codec):
+    view, camera, poses = scene
+
+    class Flaky(EmbeddedGenerator):
+        calls = 0
+
+        def fill(self, *args):
+            Flaky.calls += 1
+            if Flaky.calls == 3:
+                raise RuntimeError("boom")
+            return super().fill(*args)
+
+    world = World(
+        WorldConfig(width=W, height=H),
+        codec=codec,
+        depth=EmbeddedDepth(network=False),
+        generator=Flaky(),
+    )
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    entries = len(world.memory)
+    with pytest.raises(RuntimeError, match="boom"):
+        world.segment(poses[:4])
+    assert len(world.memory) == entries and world.segments == 0
+
+
+def test_rgb_memory_runs_the_same_loop(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec, memory="rgb")
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    seg = world.segment(poses[:3])
+    assert seg.frames.shape == (3, 3, H, W) and len(world.memory) > W * H // 2
+
+
+def test_dynamic_mask_keeps_tokens_out_of_memory(scene, codec):
+    view, camera, _ = scene
+    mask = torch.zeros(H, W, dtype=torch.bool)
+    mask[40:72, 48:80] = True
+    world = make_world(codec)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera, masks=mask)
+    _, readout = world.view(camera.pose)
+    assert not bool(readout.known[5:9, 6:10].any())  # the masked tokens
+    assert int(readout.known.sum()) == (W // 8) * (H // 8) - 4 * 4
+
+
+def test_estimated_depth_and_sky(codec):
+    from engine.synth import street_scene
+
+    street = street_scene(0)
+    camera = Camera.from_fov(60.0, W, H)
+    view = street.render(camera)
+    world = make_world(codec)
+    world.seed(view.rgb, intrinsics=camera)  # depth from the embedded estimator
+    _, readout = world.view(camera.pose)
+    assert bool(readout.sky.any()) and bool(readout.known.all())
+
+
+def test_photo_of_another_size_is_fitted(scene, codec):
+    view, camera, poses = scene
+    big = torch.nn.functional.interpolate(view.rgb[None], size=(120, 200), mode="bilinear")[0]
+    world = make_world(codec)
+    first = world.seed(big)
+    assert first.shape == (3, H, W)
+    assert world.camera.width == W and world.camera.height == H
+    rgb, cam, maps = fit_photo(big, Camera.from_fov(60.0, 200, 120), W, H, torch.ones(1, 120, 200))
+    assert rgb.shape == (3, H, W) and maps.shape == (1, H, W)
+    assert cam.cx == pytest.approx(W / 2) and cam.cy == pytest.approx(H / 2)
+    assert cam.fov_y_deg == pytest.approx(60.0)  # only columns were cropped
+
+
+@pytest.mark.parametrize(
+    "pose, match",
+    [
+        (torch.full((4, 4), math.nan), "finite"),
+        (torch.zeros(4, 4), "bottom row"),
+        (torch.eye(3), "shape"),
+    ],
+)
+def test_bad_poses_are_refused_before_any_work(scene, codec, pose, match):
+    view, camera, poses = scene
+    world = make_world(codec)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    entries = len(world.memory)
+    with pytest.raises(ValueError, match=match):
+        world.segment([poses[0], pose])
+    assert len(world.memory) == entries and world.segments == 0
+
+
+def test_bad_input_messages(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec)
+    with pytest.raises(RuntimeError, match="no seed"):
+        world.segment(poses[:1])
+    with pytest.raises(ValueError, match="same size"):
+        world.seed(view.rgb, depth=torch.ones(10, 10), intrinsics=camera)
+    with pytest.raises(ValueError, match="NaN or negative"):
+        world.seed(view.rgb, depth=torch.full((H, W), math.nan), intrinsics=camera)
+    with pytest.raises(ValueError, match=r"photo \(3, H, W\)"):
+        world.seed(torch.rand(H, W))
+    with pytest.raises(ValueError, match="intrinsics are for"):
+        world.seed(view.rgb, intrinsics=Camera.from_fov(60.0, 64, 48))
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    with pytest.raises(ValueError, match="at least one pose"):
+        world.segment([])
+
+
+def test_config_round_trip_overrides_and_errors():
+    cfg = WorldConfig(seed=4)
+    assert WorldConfig.from_dict(cfg.to_dict()) == cfg
+    over = cfg.with_overrides(["seed=9", "memory=rgb", "fov_y_deg=50"])
+    assert (over.seed, over.memory, over.fov_y_deg) == (9, "rgb", 50.0)
+    with pytest.raises(ValueError, match="unknown world config keys"):
+        WorldConfig.from_dict({"sede": 1})
+    with pytest.raises(ValueError, match="key=value"):
+        cfg.with_overrides(["nonsense"])
+    with pytest.raises(ValueError, match="is not a int"):
+        cfg.with_overrides(["seed=abc"])
+    with pytest.raises(ValueError, match="memory must be"):
+        WorldConfig(memory="voxels")
+    with pytest.raises(ValueError, match="multiples of the codec"):
+        World(WorldConfig(width=100, height=96), codec=PCACodec(8, 8))

@@ -1,0 +1,123 @@
+"""World save / load: identical continuation, atomic replacement, refusals with a message."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from engine.camera import Camera
+from engine.io import load_world, save_world
+from engine.models.codec import PCACodec
+from engine.models.depth import EmbeddedDepth
+from engine.synth import room_scene
+from engine.world import World, WorldConfig
+
+W, H = 128, 96
+
+
+@pytest.fixture(scope="module")
+def setup():
+    room = room_scene(0)
+    camera = Camera.from_fov(60.0, W, H)
+    view = room.render(camera)
+    codec = PCACodec(factor=8, channels=8).fit(view.rgb[None], seed=0)
+    return view, camera, room.sample_path("loop", n=12), codec
+
+
+def seeded(setup, segments=1):
+    view, camera, poses, codec = setup
+    world = World(WorldConfig(width=W, height=H, seed=5), codec=codec, depth=EmbeddedDepth())
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    for k in range(segments):
+        world.segment(poses[3 * k : 3 * k + 3])
+    return world
+
+
+def test_saved_world_loads_back_and_goes_on_identically(setup, tmp_path):
+    _, _, poses, codec = setup
+    world = seeded(setup, segments=2)
+    path = save_world(world, tmp_path / "a.lsworld")
+    assert sorted(p.name for p in path.iterdir()) == [
+        "memory.safetensors",
+        "state.safetensors",
+        "thumbnail.png",
+        "world.json",
+    ]
+    back = load_world(path, codec=codec, depth=EmbeddedDepth())
+    assert back.config == world.config and back.camera == world.camera
+    assert back.segments == 2 and len(back.trajectory) == len(world.trajectory)
+    assert len(back.memory) == len(world.memory) and back.memory.nbytes == world.memory.nbytes
+    a = world.segment(poses[6:9]).frames
+    b = back.segment(poses[6:9]).frames
+    assert torch.equal(a, b)
+
+
+def test_save_replaces_an_existing_world_atomically(setup, tmp_path, monkeypatch):
+    _, _, _, codec = setup
+    path = tmp_path / "w.lsworld"
+    save_world(seeded(setup, 1), path)
+    first = json.loads((path / "world.json").read_text())
+    save_world(seeded(setup, 2), path)
+    assert json.loads((path / "world.json").read_text())["segments"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]  # no temp folders left
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("engine.memory.latent.LatentMemory.save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        save_world(seeded(setup, 1), path)
+    assert json.loads((path / "world.json").read_text())["segments"] == 2  # old world intact
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]
+    assert first["segments"] == 1
+
+
+def test_refusals_name_the_problem(setup, tmp_path):
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, 1), tmp_path / "ok.lsworld")
+    with pytest.raises(FileNotFoundError, match="no saved world"):
+        load_world(tmp_path / "missing", codec=codec)
+    meta = json.loads((path / "world.json").read_text())
+
+    def variant(name, change):
+        target = tmp_path / name
+        import shutil
+
+        shutil.copytree(path, target)
+        change(target)
+        return target
+
+    newer = variant(
+        "newer", lambda t: (t / "world.json").write_text(json.dumps({**meta, "version": 9}))
+    )
+    with pytest.raises(ValueError, match="newer Latentscape"):
+        load_world(newer, codec=codec)
+    truncated = variant(
+        "trunc", lambda t: (t / "world.json").write_text((t / "world.json").read_text()[:40])
+    )
+    with pytest.raises(ValueError, match="damaged"):
+        load_world(truncated, codec=codec)
+
+    def cut_memory(t):
+        data = (t / "memory.safetensors").read_bytes()
+        (t / "memory.safetensors").write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(ValueError, match="memory"):
+        load_world(variant("cut", cut_memory), codec=codec)
+
+    def bad_state(t):
+        save_file(
+            {"seed_latent": torch.zeros(8, 5, 5), "recent": torch.zeros(0, 8, 12, 16)},
+            str(t / "state.safetensors"),
+        )
+
+    with pytest.raises(ValueError, match="seed_latent"):
+        load_world(variant("state", bad_state), codec=codec)
+    with pytest.raises(ValueError, match="codec of 8 channels"):
+        load_world(path, codec=PCACodec(factor=8, channels=4).fit(torch.rand(1, 3, 32, 32)))
+    with pytest.raises(ValueError, match="no seed"):
+        save_world(World(WorldConfig(width=W, height=H), codec=codec), tmp_path / "empty")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not a world folder"):
+        save_world(seeded(setup, 0), tmp_path / "file")

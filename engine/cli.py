@@ -28,6 +28,8 @@ the same when the camera comes back."""
 EPILOG = """\
 examples:
   latentscape info
+  latentscape render room --out room.mp4 --save-world room.lsworld
+  latentscape render photo.jpg --out flight.mp4 --config seed=3
   latentscape bench memory --quick --json bench-memory.json
 
 exit codes:
@@ -80,6 +82,45 @@ def cmd_bench_depth(args: argparse.Namespace) -> int:
     return depth.run(json_out=args.json_out)
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from engine.render import ProgressBar, open_source, path_for, render
+    from engine.world import WorldConfig
+
+    config = WorldConfig().with_overrides(args.config)
+    if args.memory is not None:
+        config = config.with_overrides([f"memory={args.memory}"])
+    if args.out.exists() and args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a file name ending in .mp4")
+    world = open_source(args.source, config, depth=args.depth)
+    segments = path_for(world, args.path)
+    total = sum(len(s) for s in segments)
+    print(
+        f"rendering {len(segments)} segments, {total} frames at "
+        f"{world.config.width}x{world.config.height} ({world.config.memory} memory)",
+        file=sys.stderr,
+    )
+    bar = ProgressBar(total)
+    try:
+        result = render(
+            world, segments, args.out, fps=args.fps, save_world=args.save_world, on_event=bar
+        )
+    finally:
+        bar.finish()
+    if result.interrupted:
+        kept = (
+            f"; the {result.frames} frames done are in {result.partial}" if result.partial else ""
+        )
+        print(f"latentscape: interrupted{kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    per_segment = ", ".join(f"{s:.3f}" for s in result.seconds_per_frame)
+    print(
+        f"wrote {result.out} ({result.frames} frames); seconds per frame by segment: {per_segment}"
+    )
+    if args.save_world is not None:
+        print(f"saved the world to {args.save_world}")
+    return EXIT_OK
+
+
 def _json_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
@@ -107,6 +148,42 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show versions, torch threads and which GUI packages are found.",
     )
     info.set_defaults(func=cmd_info)
+
+    render = commands.add_parser(
+        "render",
+        help="render a camera path through a world generated from a photo into an MP4",
+        description=(
+            "Seed a world from SOURCE (a photo, a sample scene name or a saved world folder), "
+            "generate every segment of the camera path and write the frames to an MP4. "
+            "Ctrl+C stops between frames and keeps the frames done as OUT.partial.mp4."
+        ),
+    )
+    render.add_argument(
+        "source", metavar="SOURCE", help="photo file, sample scene name or world folder"
+    )
+    render.add_argument(
+        "--path",
+        metavar="PATH.json",
+        default=None,
+        help="pose list file (default: walk forward, turn around, walk back, turn again)",
+    )
+    render.add_argument("--out", metavar="OUT.mp4", type=Path, required=True, help="video to write")
+    render.add_argument(
+        "--depth", metavar="FILE", default=None, help="depth map given with the photo"
+    )
+    render.add_argument(
+        "--save-world", metavar="DIR", type=Path, default=None, help="also save the world"
+    )
+    render.add_argument(
+        "--config",
+        metavar="KEY=VALUE",
+        nargs="*",
+        default=[],
+        help="world settings, e.g. seed=3 frames_per_segment=12 (see WorldConfig)",
+    )
+    render.add_argument("--memory", choices=("latent", "rgb"), default=None, help="memory kind")
+    render.add_argument("--fps", type=float, default=24.0, help="frames per second (default: 24)")
+    render.set_defaults(func=cmd_render)
 
     bench = commands.add_parser(
         "bench",
@@ -151,7 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_option(codec)
     codec.add_argument(
-        "--weights", type=Path, default=None, metavar="FILE",
+        "--weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
         help="embedded codec weights to measure (default: the shipped ones)",
     )
     codec.set_defaults(func=cmd_bench_codec)

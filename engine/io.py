@@ -35,6 +35,14 @@ WORLD_FORMAT = "latentscape.world"
 WORLD_VERSION = 1
 
 
+def _public(path: Path, folder: bool = False) -> None:
+    """Give a file or folder made by mkstemp / mkdtemp (private: 0600 / 0700) the mode a
+    plain open() or mkdir() would have given it under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
+
+
 def save_world(world: World, path: str | os.PathLike) -> Path:
     """Write `world` to the folder `path` atomically (see the module docstring)."""
     from safetensors.torch import save_file
@@ -73,6 +81,9 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         state = {"seed_latent": world.seed_latent.contiguous(), "recent": recent.contiguous()}
         save_file(state, str(tmp / "state.safetensors"))
         save_png_atomic(tmp / "thumbnail.png", world.codec.decode(world.seed_latent[None])[0])
+        _public(tmp, folder=True)
+        for file in tmp.iterdir():
+            _public(file)
         _replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,3 +182,150 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
     world.segments = segments
     world.trajectory = trajectory
     return world
+
+
+# --------------------------------------------------------------------------- video
+
+
+class VideoWriter:
+    """MP4 (H.264, yuv420p) written with PyAV to a temporary file beside `path`.
+
+    close() moves it over `path` (an existing file there is replaced only then, never
+    half-overwritten); abort() keeps what was written as `<stem>.partial.mp4` and returns
+    that path (None when no frame was written). Use as a context manager: an exception
+    inside the block aborts."""
+
+    def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int):
+        try:
+            import av
+        except ImportError:
+            raise ValueError("video export needs PyAV: pip install av") from None
+        if width % 2 or height % 2:
+            raise ValueError(f"video width and height must be even, got {width}x{height}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent
+        )
+        os.close(fd)
+        self.tmp = Path(tmp)
+        _public(self.tmp)
+        self.frames = 0
+        self.size = (width, height)
+        self.container = av.open(str(self.tmp), mode="w", format="mp4")
+        from fractions import Fraction
+
+        self.stream = self.container.add_stream(
+            "libx264", rate=Fraction(fps).limit_denominator(1001)
+        )
+        self.stream.width, self.stream.height = width, height
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": "18", "preset": "veryfast"}
+
+    def write(self, rgb: torch.Tensor) -> None:
+        """rgb (3, H, W) float in [0, 1]."""
+        import av
+
+        if tuple(rgb.shape) != (3, self.size[1], self.size[0]):
+            raise ValueError(f"frame of shape {tuple(rgb.shape)}, the video is {self.size}")
+        array = (rgb.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).contiguous()
+        frame = av.VideoFrame.from_ndarray(array.numpy(), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def _finish(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def close(self) -> Path:
+        self._finish()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> Path | None:
+        try:
+            self._finish()
+        except Exception:
+            self.frames = 0
+        if self.frames == 0:
+            self.tmp.unlink(missing_ok=True)
+            return None
+        partial = self.path.with_name(self.path.stem + ".partial.mp4")
+        os.replace(self.tmp, partial)
+        return partial
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.partial = self.abort()
+
+
+def read_video_info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(frames, width, height) of a video, by decoding every frame (tests, checks)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        n = sum(1 for _ in container.decode(stream))
+        return n, stream.width, stream.height
+
+
+# --------------------------------------------------------------------------- poses
+
+
+def load_poses(path: str | os.PathLike) -> list[list[torch.Tensor]]:
+    """A pose list file: {"format": "latentscape.poses", "version": 1, "segments":
+    [[pose, ...], ...]} with each pose a camera-to-world 4x4 (OpenCV axes), or
+    {"poses": [...]} for one segment. Every pose is checked (finite, rigid)."""
+    from engine.camera import as_pose
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no path file at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object with 'segments' or 'poses'")
+    version = data.get("version", 1)
+    if version != 1:
+        raise ValueError(f"{path}: pose file version {version!r}; this program reads version 1")
+    segments = data.get("segments")
+    if segments is None and "poses" in data:
+        segments = [data["poses"]]
+    if (
+        not isinstance(segments, list)
+        or not segments
+        or not all(isinstance(s, list) and s for s in segments)
+    ):
+        raise ValueError(f"{path}: no poses (expected non-empty 'segments' or 'poses' lists)")
+    out = []
+    for i, seg in enumerate(segments):
+        poses = []
+        for j, pose in enumerate(seg):
+            try:
+                poses.append(as_pose(pose))
+            except ValueError as e:
+                raise ValueError(f"{path}: segment {i + 1}, pose {j + 1}: {e}") from None
+        out.append(poses)
+    return out
+
+
+def save_poses(path: str | os.PathLike, segments: list[list[torch.Tensor]]) -> None:
+    """Write the pose list format of load_poses, atomically."""
+    path = Path(path)
+    payload = {
+        "format": "latentscape.poses",
+        "version": 1,
+        "segments": [[torch.as_tensor(p).tolist() for p in seg] for seg in segments],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload) + "\n")
+    os.replace(tmp, path)

@@ -1,0 +1,153 @@
+"""The render job: a photo, sample scene or saved world + a camera path -> an MP4 (and
+optionally the world saved). `latentscape render` runs it; the app runs the same job in the
+background.
+
+Interrupted (Ctrl+C, or `cancel` returning True), the frames written so far are kept as
+`<out stem>.partial.mp4` and the world is left at its last complete segment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, default_path
+
+
+@dataclass
+class RenderResult:
+    out: Path | None  # the finished video (None when interrupted)
+    partial: Path | None  # the partial video kept after an interruption
+    frames: int
+    seconds_per_frame: list[float] = field(default_factory=list)  # per segment
+    world: World | None = None
+    interrupted: bool = False
+
+
+def open_source(source: str, config: WorldConfig, depth: str | None = None, **backends) -> World:
+    """A seeded World from `source`: a saved world folder, a sample scene name or folder,
+    or a photo file (depth from `depth`, a depth file, or the depth backend)."""
+    from engine import io, scenes
+    from engine.images import load_image
+
+    path = Path(source).expanduser()
+    if path.is_dir() and (path / "world.json").is_file():
+        return io.load_world(path, **backends)
+    world = World(config, **backends)
+    if path.is_dir() or (not path.exists() and source in scenes.list_scenes()):
+        scene = scenes.load_scene(source)
+        depth_map = scene.depth if depth is None else _depth_file(depth, scene.rgb.shape[1:])
+        world.seed(scene.rgb, depth=depth_map, intrinsics=scene.camera)
+        return world
+    if not path.exists():
+        names = ", ".join(scenes.list_scenes())
+        raise FileNotFoundError(
+            f"{source!r} is neither a file, a saved world nor a sample scene ({names})"
+        )
+    image = load_image(path)
+    for note in image.notes:
+        print(f"note: {note}", file=sys.stderr)
+    depth_map = None if depth is None else _depth_file(depth, image.rgb.shape[1:])
+    world.seed(image.rgb, depth=depth_map)
+    return world
+
+
+def _depth_file(path: str, size) -> torch.Tensor:
+    from engine.models.depth import load_depth_file
+
+    depth = load_depth_file(Path(path).expanduser())
+    if tuple(depth.shape) != tuple(size):
+        raise ValueError(
+            f"the depth map {path} is {tuple(depth.shape)} (h, w), the photo {tuple(size)}"
+        )
+    return depth
+
+
+def render(
+    world: World,
+    segments: list[list[torch.Tensor]],
+    out: str | os.PathLike,
+    fps: float = 24.0,
+    save_world: str | os.PathLike | None = None,
+    on_event: Callable[[WorldEvent], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> RenderResult:
+    """Render every segment of poses into `out`; the seed frame is not part of the video."""
+    from engine import io
+
+    cfg = world.config
+    result = RenderResult(out=None, partial=None, frames=0, world=world)
+    writer = io.VideoWriter(out, fps, cfg.width, cfg.height)
+    try:
+        for poses in segments:
+            t0 = time.perf_counter()
+            seg = world.segment(poses, on_event=on_event, cancel=cancel)
+            for frame in seg.frames:
+                writer.write(frame)
+            result.frames += len(seg.frames)
+            result.seconds_per_frame.append((time.perf_counter() - t0) / len(poses))
+    except (KeyboardInterrupt, WorldCancelled):
+        result.partial = writer.abort()
+        result.interrupted = True
+        return result
+    except BaseException:
+        writer.abort()
+        raise
+    result.out = writer.close()
+    if save_world is not None:
+        io.save_world(world, save_world)
+    return result
+
+
+def path_for(world: World, path_file: str | None) -> list[list[torch.Tensor]]:
+    """The segments of poses to render: from a pose file, or the default path from the
+    world's seed camera (config.frames_per_segment frames a segment)."""
+    from engine import io
+
+    if path_file is not None:
+        return io.load_poses(path_file)
+    return default_path(world.camera.pose, frames=world.config.frames_per_segment)
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place: segment, frame and step of the frame."""
+
+    def __init__(self, total_frames: int, stream=None):
+        self.total = total_frames
+        self.done = 0
+        self.stream = sys.stderr if stream is None else stream
+        self.t0 = time.perf_counter()
+
+    def __call__(self, event: WorldEvent) -> None:
+        if event.kind == "frame":
+            self.done += 1
+        if not self.stream.isatty():  # a log: one line per segment, no redrawing
+            if event.kind == "segment":
+                rate = (time.perf_counter() - self.t0) / max(1, self.done)
+                self.stream.write(
+                    f"segment {event.segment}: {self.done}/{self.total} frames, "
+                    f"{rate:.2f} s/frame so far\n"
+                )
+                self.stream.flush()
+            return
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        elapsed = time.perf_counter() - self.t0
+        rate = elapsed / self.done if self.done else 0.0
+        step = f" step {event.step}/{event.steps}" if event.kind == "progress" else ""
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} frames, "
+            f"segment {event.segment}, {rate:.2f} s/frame{step}   "
+        )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+        self.stream.flush()

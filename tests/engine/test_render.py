@@ -1,0 +1,133 @@
+"""The render job and `latentscape render`: a real MP4, a saved world that loads back, the
+default path, Ctrl+C keeping a partial video, pose files refused with a message."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from engine import cli
+from engine.io import load_poses, load_world, read_video_info, save_poses
+from engine.world import default_path
+
+SMALL = ["width=128", "height=96", "frames_per_segment=2"]
+
+
+@pytest.mark.slow
+def test_cli_renders_a_sample_scene_to_mp4_and_a_world(tmp_path, capsys):
+    out, saved = tmp_path / "room.mp4", tmp_path / "room.lsworld"
+    code = cli.main(
+        ["render", "room", "--out", str(out), "--save-world", str(saved), "--config", *SMALL]
+    )
+    assert code == cli.EXIT_OK, capsys.readouterr().err
+    assert read_video_info(out) == (10, 128, 96)  # 5 segments x 2 frames, decodable
+    assert "wrote" in capsys.readouterr().out
+    world = load_world(saved)
+    assert world.segments == 5 and len(world.trajectory) == 11
+    assert world.config.width == 128 and len(world.memory) > 0
+    # the start pose comes back at the end of the default path
+    assert torch.equal(world.trajectory[-1], world.trajectory[0])
+
+
+def test_default_path_shape_and_closure():
+    start = torch.eye(4, dtype=torch.float64)
+    start[:3, 3] = torch.tensor([1.0, -0.5, 2.0])
+    path = default_path(start, segments=5, frames=4, distance=2.0)
+    assert [len(s) for s in path] == [4] * 5
+    assert torch.equal(path[-1][-1], start)
+    far = max(float((p[:3, 3] - start[:3, 3]).norm()) for s in path for p in s)
+    assert far == pytest.approx(2.0)
+    for seg in path:  # every pose rigid, camera height constant
+        for p in seg:
+            torch.testing.assert_close(p[:3, :3].T @ p[:3, :3], torch.eye(4)[:3, :3].double())
+            assert float(p[1, 3]) == pytest.approx(-0.5)
+    # the turn ends facing back
+    assert float(path[2][-1][2, 2]) == pytest.approx(-1.0)
+
+
+def test_interrupt_keeps_a_partial_video_and_never_touches_the_old_one(
+    tmp_path, monkeypatch, capsys
+):
+    from engine.world import World
+
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(b"an older video")
+    real = World.segment
+    calls = []
+
+    def segment(self, poses, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, poses, **kw)
+
+    monkeypatch.setattr(World, "segment", segment)
+    code = cli.main(["render", "room", "--out", str(out), "--config", *SMALL])
+    assert code == cli.EXIT_INTERRUPTED
+    assert out.read_bytes() == b"an older video"
+    partial = tmp_path / "clip.partial.mp4"
+    assert read_video_info(partial)[0] == 4
+    assert "clip.partial.mp4" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.partial.mp4"]
+
+
+def test_pose_files_round_trip_and_render(tmp_path):
+    path = default_path(torch.eye(4, dtype=torch.float64), segments=2, frames=2)
+    save_poses(tmp_path / "p.json", path)
+    back = load_poses(tmp_path / "p.json")
+    assert all(torch.equal(a, b) for sa, sb in zip(path, back) for a, b in zip(sa, sb))
+    code = cli.main(
+        [
+            "render",
+            "room",
+            "--path",
+            str(tmp_path / "p.json"),
+            "--out",
+            str(tmp_path / "o.mp4"),
+            "--config",
+            *SMALL,
+        ]
+    )
+    assert code == cli.EXIT_OK and read_video_info(tmp_path / "o.mp4")[0] == 4
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("", "not valid JSON"),
+        ("[]", "JSON object"),
+        ('{"segments": []}', "no poses"),
+        ('{"poses": []}', "no poses"),
+        ('{"version": 2, "poses": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', "version 2"),
+        ('{"poses": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,0]]]}', "pose 1"),
+        ('{"poses": [[[2,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]]}', "pose 1"),
+    ],
+)
+def test_bad_pose_files_are_refused(tmp_path, content, match, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_poses(bad)
+    out = tmp_path / "x.mp4"
+    assert (
+        cli.main(["render", "room", "--path", str(bad), "--out", str(out), "--config", *SMALL]) == 1
+    )
+    assert "error" in capsys.readouterr().err and not out.exists()
+
+
+def test_nan_pose_is_refused(tmp_path):
+    pose = torch.eye(4)
+    pose[0, 3] = math.nan
+    (tmp_path / "nan.json").write_text(json.dumps({"poses": [pose.tolist()]}).replace("NaN", "NaN"))
+    with pytest.raises(ValueError, match="finite"):
+        load_poses(tmp_path / "nan.json")
+
+
+def test_render_errors_exit_1(tmp_path, capsys):
+    assert cli.main(["render", "no-such-scene", "--out", str(tmp_path / "a.mp4")]) == 1
+    assert "neither a file" in capsys.readouterr().err
+    assert cli.main(["render", "room", "--out", str(tmp_path), "--config", *SMALL]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert cli.main(["render", "room", "--out", str(tmp_path / "b.mp4"), "--config", "nope=1"]) == 1

@@ -102,7 +102,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     bar = ProgressBar(total)
     try:
         result = render(
-            world, segments, args.out, fps=args.fps, save_world=args.save_world, on_event=bar
+            world,
+            segments,
+            args.out,
+            fps=args.fps,
+            save_world=args.save_world,
+            on_event=bar,
+            frames_dir=args.frames,
+            ply=args.ply,
         )
     finally:
         bar.finish()
@@ -116,8 +123,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     print(
         f"wrote {result.out} ({result.frames} frames); seconds per frame by segment: {per_segment}"
     )
-    if args.save_world is not None:
-        print(f"saved the world to {args.save_world}")
+    for what, where in (
+        ("the world", args.save_world),
+        ("the frames", args.frames),
+        ("the memory", args.ply),
+    ):
+        if where is not None:
+            print(f"wrote {what} to {where}")
     return EXIT_OK
 
 
@@ -182,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="world settings, e.g. seed=3 frames_per_segment=12 (see WorldConfig)",
     )
     render.add_argument("--memory", choices=("latent", "rgb"), default=None, help="memory kind")
+    render.add_argument(
+        "--frames",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="also write the frames with transforms.json (nerfstudio) and COLMAP text cameras",
+    )
+    render.add_argument(
+        "--ply", metavar="FILE", type=Path, default=None, help="also write the memory as a PLY"
+    )
     render.add_argument("--fps", type=float, default=24.0, help="frames per second (default: 24)")
     render.set_defaults(func=cmd_render)
 

@@ -329,3 +329,153 @@ def save_poses(path: str | os.PathLike, segments: list[list[torch.Tensor]]) -> N
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload) + "\n")
     os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def entry_colours(memory: LatentMemory, codec, batch: int = 4096) -> tuple[torch.Tensor, ...]:
+    """(xyz (N, 3) float32, rgb (N, 3) uint8) of every memory entry: each latent decoded
+    alone (a 1x1 latent -> one factor x factor patch) and averaged to one colour."""
+    n = len(memory)
+    xyz, rgb = [], []
+    for a in range(0, n, batch):
+        e = memory.entries(torch.arange(a, min(n, a + batch)))
+        patch = codec.decode(e["latent"].float()[:, :, None, None])  # (b, 3, f, f)
+        rgb.append((patch.mean(dim=(2, 3)).clamp(0, 1) * 255).round().to(torch.uint8))
+        xyz.append(e["xyz"].float())
+    if not xyz:
+        return torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
+    return torch.cat(xyz), torch.cat(rgb)
+
+
+def export_ply(memory: LatentMemory, codec, path: str | os.PathLike) -> int:
+    """The memory as a binary little-endian PLY point cloud (x y z float, red green blue
+    uchar), colours decoded by `codec`; written atomically. Returns the number of points."""
+    import numpy as np
+
+    xyz, rgb = entry_colours(memory, codec)
+    n = xyz.shape[0]
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment Latentscape latent memory\n"
+        f"element vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    rows = np.zeros(n, dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)])
+    rows["xyz"], rows["rgb"] = xyz.numpy(), rgb.numpy()
+    _write_atomic(Path(path), header.encode("ascii") + rows.tobytes())
+    return n
+
+
+def read_ply(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read back a PLY written by export_ply: (xyz (N, 3), rgb (N, 3) uint8)."""
+    import numpy as np
+
+    data = Path(path).read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    n = int(
+        next(line for line in data[:end].decode().splitlines() if "element vertex" in line).split()[
+            -1
+        ]
+    )
+    rows = np.frombuffer(data[end:], dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)], count=n)
+    return torch.from_numpy(rows["xyz"].copy()), torch.from_numpy(rows["rgb"].copy())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        _public(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# OpenCV camera axes (x right, y down, z forward) -> OpenGL / nerfstudio (x right, y up,
+# z backward): flip the y and z columns of the camera-to-world rotation.
+OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
+
+
+def export_frames(folder: str | os.PathLike, frames: torch.Tensor, cameras: list[Camera]) -> Path:
+    """Frames (T, 3, H, W) with their cameras, for tools that train 3D Gaussian splats:
+
+    folder/images/frame_00001.png ...
+    folder/transforms.json      nerfstudio: fl_x fl_y cx cy w h, camera_model OPENCV, and
+                                per frame file_path + transform_matrix (camera-to-world,
+                                OpenGL axes)
+    folder/sparse/0/cameras.txt, images.txt, points3D.txt   COLMAP text: one PINHOLE camera
+                                per distinct intrinsics, world-to-camera poses as
+                                qw qx qy qz tx ty tz (OpenCV axes), no points
+    Each file is written atomically; the folder may already exist."""
+    from engine.images import save_png_atomic
+
+    if frames.ndim != 4 or frames.shape[0] != len(cameras):
+        raise ValueError(
+            f"export_frames needs frames (T, 3, H, W) and T cameras, got "
+            f"{tuple(frames.shape)} and {len(cameras)} cameras"
+        )
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "sparse" / "0").mkdir(parents=True, exist_ok=True)
+    names = [f"frame_{i + 1:05d}.png" for i in range(len(cameras))]
+    for name, frame in zip(names, frames):
+        save_png_atomic(folder / "images" / name, frame)
+    first = cameras[0]
+    transforms = {
+        "camera_model": "OPENCV",
+        "fl_x": first.fx,
+        "fl_y": first.fy,
+        "cx": first.cx,
+        "cy": first.cy,
+        "w": first.width,
+        "h": first.height,
+        "k1": 0.0,
+        "k2": 0.0,
+        "p1": 0.0,
+        "p2": 0.0,
+        "frames": [
+            {
+                "file_path": f"images/{name}",
+                "transform_matrix": (cam.pose @ OPENCV_TO_OPENGL).tolist(),
+                "fl_x": cam.fx,
+                "fl_y": cam.fy,
+                "cx": cam.cx,
+                "cy": cam.cy,
+                "w": cam.width,
+                "h": cam.height,
+            }
+            for name, cam in zip(names, cameras)
+        ],
+    }
+    _write_atomic(folder / "transforms.json", (json.dumps(transforms, indent=1) + "\n").encode())
+    intrinsics: dict[tuple, int] = {}
+    image_lines = ["# IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME", "# (world-to-camera)"]
+    for i, (name, cam) in enumerate(zip(names, cameras), start=1):
+        key = (cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy)
+        cam_id = intrinsics.setdefault(key, len(intrinsics) + 1)
+        w2c = cam.world_to_camera
+        q = rotation_to_quaternion(w2c[:3, :3])
+        t = w2c[:3, 3]
+        values = " ".join(repr(float(v)) for v in (*q.tolist(), *t.tolist()))
+        image_lines += [f"{i} {values} {cam_id} {name}", ""]
+    camera_lines = ["# CAMERA_ID MODEL WIDTH HEIGHT PARAMS[fx fy cx cy]"]
+    for (w, h, fx, fy, cx, cy), cam_id in intrinsics.items():
+        camera_lines.append(f"{cam_id} PINHOLE {w} {h} {fx!r} {fy!r} {cx!r} {cy!r}")
+    sparse = folder / "sparse" / "0"
+    _write_atomic(sparse / "cameras.txt", ("\n".join(camera_lines) + "\n").encode())
+    _write_atomic(sparse / "images.txt", ("\n".join(image_lines) + "\n").encode())
+    _write_atomic(sparse / "points3D.txt", b"# 3D point list: empty\n")
+    return folder
+
+
+def rotation_to_quaternion(r: torch.Tensor) -> torch.Tensor:
+    """(3, 3) rotation -> (4,) unit quaternion (w, x, y, z) with w >= 0 (COLMAP's order)."""
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(r.double().numpy()).as_quat()
+    q = torch.tensor([w, x, y, z], dtype=torch.float64)
+    return -q if q[0] < 0 else q

@@ -77,19 +77,27 @@ def render(
     save_world: str | os.PathLike | None = None,
     on_event: Callable[[WorldEvent], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    frames_dir: str | os.PathLike | None = None,
+    ply: str | os.PathLike | None = None,
 ) -> RenderResult:
-    """Render every segment of poses into `out`; the seed frame is not part of the video."""
+    """Render every segment of poses into `out`; the seed frame is not part of the video.
+    frames_dir: also write the frames with nerfstudio / COLMAP cameras (io.export_frames);
+    ply: also write the memory as a coloured point cloud (io.export_ply)."""
     from engine import io
 
     cfg = world.config
     result = RenderResult(out=None, partial=None, frames=0, world=world)
     writer = io.VideoWriter(out, fps, cfg.width, cfg.height)
+    kept_frames, kept_cameras = [], []
     try:
         for poses in segments:
             t0 = time.perf_counter()
             seg = world.segment(poses, on_event=on_event, cancel=cancel)
             for frame in seg.frames:
                 writer.write(frame)
+            if frames_dir is not None:
+                kept_frames.append(seg.frames)
+                kept_cameras += seg.cameras
             result.frames += len(seg.frames)
             result.seconds_per_frame.append((time.perf_counter() - t0) / len(poses))
     except (KeyboardInterrupt, WorldCancelled):
@@ -102,6 +110,10 @@ def render(
     result.out = writer.close()
     if save_world is not None:
         io.save_world(world, save_world)
+    if frames_dir is not None:
+        io.export_frames(frames_dir, torch.cat(kept_frames), kept_cameras)
+    if ply is not None:
+        io.export_ply(world.memory, world.codec, ply)
     return result
 
 

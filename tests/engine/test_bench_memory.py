@@ -32,8 +32,15 @@ def test_quick_bench_from_the_cli(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "memory", "--quick", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result) >= {"config", "machine", "segments", "summary", "quantisation", "loop",
-                           "scaling"}
+    assert set(result) >= {
+        "config",
+        "machine",
+        "segments",
+        "summary",
+        "quantisation",
+        "loop",
+        "scaling",
+    }
     assert len(result["segments"]) == 5
     s = result["summary"]
     # Deterministic sizes: the latent cache is at least 55x smaller (the paper's figure).

@@ -17,12 +17,15 @@ SMALL = ["width=128", "height=96", "frames_per_segment=2"]
 @pytest.mark.slow
 def test_cli_renders_a_sample_scene_to_mp4_and_a_world(tmp_path, capsys):
     out, saved = tmp_path / "room.mp4", tmp_path / "room.lsworld"
-    code = cli.main(
-        ["render", "room", "--out", str(out), "--save-world", str(saved), "--config", *SMALL]
-    )
+    frames, ply = tmp_path / "frames", tmp_path / "memory.ply"
+    args = ["--save-world", str(saved), "--frames", str(frames), "--ply", str(ply)]
+    code = cli.main(["render", "room", "--out", str(out), *args, "--config", *SMALL])
     assert code == cli.EXIT_OK, capsys.readouterr().err
     assert read_video_info(out) == (10, 128, 96)  # 5 segments x 2 frames, decodable
     assert "wrote" in capsys.readouterr().out
+    assert len(list((frames / "images").iterdir())) == 10
+    assert len(json.loads((frames / "transforms.json").read_text())["frames"]) == 10
+    assert ply.read_bytes().startswith(b"ply\n")
     world = load_world(saved)
     assert world.segments == 5 and len(world.trajectory) == 11
     assert world.config.width == 128 and len(world.memory) > 0

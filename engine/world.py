@@ -35,7 +35,6 @@ from torch import Tensor
 from engine.camera import Camera
 from engine.memory.latent import LatentMemory, Readout, pool_depth
 from engine.models.generator import (
-    EmbeddedGenerator,
     GenerationCancelled,
     GenerationContext,
     inpaint_depth,
@@ -60,6 +59,9 @@ class WorldConfig:
     depth_tolerance: float = 0.05  # fusion: relative depth band of a frustum cell
     chunk_size: float = 2.0  # side of the memory's index chunks, scene units
     exemplar_frames: int = 4  # recent frames the generator copies from, besides the seed
+    prompt: str = ""  # text prompt of a diffusion generator (the embedded one has none)
+    steps: int = 20  # denoising steps of a diffusion generator
+    guidance: float = 5.0  # classifier-free guidance scale of a diffusion generator
     threads: int = 0  # torch threads for the engine (0: leave torch's setting alone)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,8 @@ class WorldConfig:
             problems.append(f"memory must be 'latent' or 'rgb', got {self.memory!r}")
         if self.memory_budget_mib < 0:
             problems.append(f"memory_budget_mib must be >= 0, got {self.memory_budget_mib}")
+        if self.steps < 1:
+            problems.append(f"steps must be >= 1, got {self.steps}")
         if self.exemplar_frames < 0 or self.threads < 0:
             problems.append("exemplar_frames and threads must be >= 0")
         if problems:
@@ -217,9 +221,10 @@ class World:
         self.codec = codec if codec is not None else registry.make_codec(cfg.codec)
         self._depth = depth
         if generator is None:
+            kw = {}
             if cfg.generator != "embedded":
-                raise ValueError(f"unknown generator {cfg.generator!r}; available here: 'embedded'")
-            generator = EmbeddedGenerator()
+                kw = {"prompt": cfg.prompt, "steps": cfg.steps, "guidance": cfg.guidance}
+            generator = registry.make_generator(cfg.generator, **kw)
         self.generator = generator
         f = self.codec.factor
         if cfg.width % f or cfg.height % f:

@@ -12,6 +12,9 @@ depth
     embedded                           the embedded depth prior (engine.models.depth)
     file:<path>                        a depth file given with the photo
     transformers:<path or id>          the transformers depth-estimation pipeline
+generator
+    embedded                           exemplar-based latent completion (no weights)
+    diffusers-inpaint:<path or id>     a Stable Diffusion inpainting pipeline's UNet
 
 Backend modules are imported only when their name is asked for, so listing or parsing names
 never imports diffusers or transformers. Each codec's `name` is a valid name for this
@@ -33,6 +36,7 @@ CODEC_FORMS = (
     "diffusers:<path or id>",
 )
 DEPTH_FORMS = ("embedded", "file:<path>", "transformers:<path or id>")
+GENERATOR_FORMS = ("embedded", "diffusers-inpaint:<path or id>")
 
 TRAIN_CODEC = "python -m engine.train.codec"
 # Where engine.models.embedded_codec keeps its weights; read from that module when it exists.
@@ -79,6 +83,22 @@ def make_depth(name: str, **kw):
     if kind == "transformers" and arg:
         return _depth_module().TransformersDepth(arg, **kw)
     raise _unknown(name, "depth", DEPTH_FORMS)
+
+
+def make_generator(name: str, **kw):
+    """The generator a backend name stands for; keyword arguments go to its constructor
+    (EmbeddedGenerator(**kw); InpaintGenerator.from_pretrained(id, **kw): prompt,
+    negative_prompt, steps, guidance). ValueError listing the valid forms if unknown."""
+    kind, arg = _split(name, "generator")
+    if kind == "embedded" and not arg:
+        from engine.models.generator import EmbeddedGenerator
+
+        return EmbeddedGenerator(**kw)
+    if kind == "diffusers-inpaint" and arg:
+        from engine.models.inpaint import InpaintGenerator
+
+        return InpaintGenerator.from_pretrained(arg, **kw)
+    raise _unknown(name, "generator", GENERATOR_FORMS)
 
 
 def available_backends() -> dict[str, list[dict]]:
@@ -129,7 +149,15 @@ def available_backends() -> dict[str, list[dict]]:
             depth_module or transformers,
         ),
     ]
-    return {"codec": codec, "depth": depth}
+    generator = [
+        _entry(GENERATOR_FORMS[0], "exemplar-based latent completion; no weights", None),
+        _entry(
+            GENERATOR_FORMS[1],
+            "Stable Diffusion inpainting UNet (9 channels) from a folder or the HF cache",
+            diffusers,
+        ),
+    ]
+    return {"codec": codec, "depth": depth, "generator": generator}
 
 
 # --------------------------------------------------------------------------- helpers

@@ -106,7 +106,7 @@ def test_names_must_be_strings():
 
 def test_available_backends_lists_every_form():
     backends = available_backends()
-    assert set(backends) == {"codec", "depth"}
+    assert set(backends) == {"codec", "depth", "generator"}
     assert [b["form"] for b in backends["codec"]] == list(CODEC_FORMS)
     assert [b["form"] for b in backends["depth"]] == list(DEPTH_FORMS)
     for entry in backends["codec"] + backends["depth"]:
@@ -134,3 +134,18 @@ def test_listing_backends_imports_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_generators_by_name(tmp_path, monkeypatch):
+    from engine.models.generator import EmbeddedGenerator
+    from engine.models.registry import GENERATOR_FORMS, make_generator
+
+    assert [b["form"] for b in available_backends()["generator"]] == list(GENERATOR_FORMS)
+    gen = make_generator("embedded", patch=3)
+    assert isinstance(gen, EmbeddedGenerator) and gen.patch == 3
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="hf download"):
+        make_generator("diffusers-inpaint:someone/missing-inpainting")
+    with pytest.raises(ValueError, match="diffusers-inpaint:<path or id>"):
+        make_generator("stable-diffusion")

@@ -31,6 +31,7 @@ examples:
   latentscape render room --out room.mp4 --save-world room.lsworld
   latentscape render photo.jpg --out flight.mp4 --config seed=3
   latentscape bench memory --quick --json bench-memory.json
+  latentscape bench world --json bench-world.json
 
 exit codes:
   0    success
@@ -131,6 +132,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         if where is not None:
             print(f"wrote {what} to {where}")
     return EXIT_OK
+
+
+def cmd_bench_world(args: argparse.Namespace) -> int:
+    from engine.bench import world
+
+    return world.run(quick=args.quick, json_out=args.json_out, seed=args.seed)
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -265,6 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_option(depth)
     depth.set_defaults(func=cmd_bench_depth)
+
+    world = benchmarks.add_parser(
+        "world",
+        help="the whole cycle with latent and RGB memory: s/frame, memory path, cache, PSNR",
+        description=(
+            "Fly the default path through the room with the latent memory and with the RGB "
+            "baseline (embedded codec, then TAESD-size and SD-VAE-size codecs for timing); "
+            "print per segment seconds per frame, memory path cost and cache size with their "
+            "ratios, then the closed-loop and ground-truth PSNR."
+        ),
+    )
+    world.add_argument("--quick", action="store_true", help="small, fast run (CI smoke test)")
+    _json_option(world)
+    world.add_argument("--seed", type=int, default=0, metavar="N", help="world seed (default: 0)")
+    world.set_defaults(func=cmd_bench_world)
     return parser
 
 

@@ -191,6 +191,33 @@ def fit_photo(
     return rgb.contiguous(), cropped.scaled(width, height), maps
 
 
+def fill_cracks(latent: Tensor, known: Tensor, depth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Close the cracks of a readout: hole tokens that the known region surrounds (they are
+    inside its 3x3 morphological closing), left where a surface seen from nearer spreads its
+    tokens apart. A crack is no new content, so it gets the mean of its known 8-neighbours
+    (latent and depth, not sky) and counts as known: shown, and left to the generator as
+    context, but never written to the memory (writing it would put a blend of its
+    neighbours in front of the surface they were read from).
+    Returns (latent, known, depth) with the cracks filled."""
+    k = known[None, None].float()
+    grown = F.max_pool2d(F.pad(k, (1, 1, 1, 1)), 3, 1)  # outside the image counts as a hole
+    closed = -F.max_pool2d(-F.pad(grown, (1, 1, 1, 1)), 3, 1)[0, 0] > 0
+    finite = known & torch.isfinite(depth) & (depth > 0)
+    crack = closed & ~known
+    if not bool(crack.any()):
+        return latent, known, depth
+    w = finite[None, None].float()
+    ones = torch.ones(1, 1, 3, 3)
+    count = F.conv2d(w, ones, padding=1)[0, 0]
+    crack &= count > 0
+    lat = F.conv2d((latent * finite).reshape(-1, 1, *known.shape), ones, padding=1)[:, 0]
+    dep = F.conv2d((torch.where(finite, depth, 0.0))[None, None], ones, padding=1)[0, 0]
+    c = count.clamp(min=1)
+    latent = torch.where(crack[None], lat / c, latent)
+    depth = torch.where(crack, dep / c, depth)
+    return latent, known | crack, depth
+
+
 def _latent_mask(mask: Tensor, factor: int, any_pixel: bool = True) -> Tensor:
     """A pixel mask (H, W) -> the latent grid: a token is marked when any of its pixels is
     (any_pixel) or when most are."""
@@ -394,14 +421,15 @@ class World:
                 callback=progress,
                 cancel=cancel,
             )
+            latent, known, crack_depth = fill_cracks(r.latent, r.known, r.depth)
             try:
-                z = self.generator.fill(r.latent[None], r.known[None], r.depth[None], ctx)[0]
+                z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
             except GenerationCancelled as e:
                 raise WorldCancelled(f"segment {index}: {e}") from None
             notes += ctx.notes
             t2 = time.perf_counter()
-            generated = ~r.known
-            depth = inpaint_depth(r.depth, r.known)
+            generated = ~known  # cracks are shown but never written (see fill_cracks)
+            depth = inpaint_depth(crack_depth, known)
             rgb = None
             if self.config.memory == "rgb":
                 rgb = self.codec.decode(z[None])[0]

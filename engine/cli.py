@@ -92,7 +92,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         config = config.with_overrides([f"memory={args.memory}"])
     if args.out.exists() and args.out.is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name ending in .mp4")
-    world = open_source(args.source, config, depth=args.depth)
+    world = open_source(args.source, config, depth=args.depth, mask=args.mask)
     segments = path_for(world, args.path)
     total = sum(len(s) for s in segments)
     print(
@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="world settings, e.g. seed=3 frames_per_segment=12 (see WorldConfig)",
     )
     render.add_argument("--memory", choices=("latent", "rgb"), default=None, help="memory kind")
+    render.add_argument(
+        "--mask",
+        metavar="FILE",
+        default=None,
+        help="image marking dynamic things (nonzero pixels) to keep out of the memory",
+    )
     render.add_argument(
         "--frames",
         metavar="DIR",

@@ -30,9 +30,16 @@ class RenderResult:
     interrupted: bool = False
 
 
-def open_source(source: str, config: WorldConfig, depth: str | None = None, **backends) -> World:
+def open_source(
+    source: str,
+    config: WorldConfig,
+    depth: str | None = None,
+    mask: str | None = None,
+    **backends,
+) -> World:
     """A seeded World from `source`: a saved world folder, a sample scene name or folder,
-    or a photo file (depth from `depth`, a depth file, or the depth backend)."""
+    or a photo file (depth from `depth`, a depth file, or the depth backend; `mask`, an
+    image file whose nonzero pixels mark dynamic things to keep out of the memory)."""
     from engine import io, scenes
     from engine.images import load_image
 
@@ -43,7 +50,8 @@ def open_source(source: str, config: WorldConfig, depth: str | None = None, **ba
     if path.is_dir() or (not path.exists() and source in scenes.list_scenes()):
         scene = scenes.load_scene(source)
         depth_map = scene.depth if depth is None else _depth_file(depth, scene.rgb.shape[1:])
-        world.seed(scene.rgb, depth=depth_map, intrinsics=scene.camera)
+        masks = None if mask is None else _mask_file(mask, scene.rgb.shape[1:])
+        world.seed(scene.rgb, depth=depth_map, intrinsics=scene.camera, masks=masks)
         return world
     if not path.exists():
         names = ", ".join(scenes.list_scenes())
@@ -54,8 +62,21 @@ def open_source(source: str, config: WorldConfig, depth: str | None = None, **ba
     for note in image.notes:
         print(f"note: {note}", file=sys.stderr)
     depth_map = None if depth is None else _depth_file(depth, image.rgb.shape[1:])
-    world.seed(image.rgb, depth=depth_map)
+    masks = None if mask is None else _mask_file(mask, image.rgb.shape[1:])
+    world.seed(image.rgb, depth=depth_map, masks=masks)
     return world
+
+
+def _mask_file(path: str, size) -> torch.Tensor:
+    """A dynamic mask image -> (H, W) bool, True where any channel is nonzero."""
+    from engine.images import load_image
+
+    image = load_image(Path(path).expanduser())
+    if tuple(image.rgb.shape[1:]) != tuple(size):
+        raise ValueError(
+            f"the mask {path} is {tuple(image.rgb.shape[1:])} (h, w), the photo {tuple(size)}"
+        )
+    return (image.rgb > 0).any(dim=0)
 
 
 def _depth_file(path: str, size) -> torch.Tensor:

@@ -134,3 +134,22 @@ def test_render_errors_exit_1(tmp_path, capsys):
     assert cli.main(["render", "room", "--out", str(tmp_path), "--config", *SMALL]) == 1
     assert "is a folder" in capsys.readouterr().err
     assert cli.main(["render", "room", "--out", str(tmp_path / "b.mp4"), "--config", "nope=1"]) == 1
+
+
+def test_mask_file_keeps_the_marked_region_out(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from engine.render import open_source
+    from engine.world import WorldConfig
+
+    mask = np.zeros((384, 512), dtype=np.uint8)
+    mask[100:200, 200:300] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    cfg = WorldConfig(width=128, height=96)
+    plain = open_source("room", cfg)
+    masked = open_source("room", cfg, mask=str(tmp_path / "mask.png"))
+    assert 0 < len(plain.memory) - len(masked.memory) <= 8 * 8
+    Image.fromarray(mask[:100]).save(tmp_path / "small.png")
+    with pytest.raises(ValueError, match="the mask"):
+        open_source("room", cfg, mask=str(tmp_path / "small.png"))

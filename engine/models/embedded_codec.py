@@ -42,7 +42,7 @@ class CodecConfig:
 
     factor: int = 8  # pixels per latent token along each axis (fixed by the design)
     channels: int = 8  # latent channels; 8 keeps the memory 55x smaller than RGB points
-    width: int = 96  # channels of the convolutions at latent resolution
+    width: int = 128  # channels of the convolutions at latent resolution
     quarter: int = 32  # channels of the convolutions at quarter resolution
     enc_blocks: int = 2  # residual blocks (two 3x3 convs each) in the encoder
     dec_blocks: int = 3  # residual blocks in the decoder

@@ -27,16 +27,16 @@ training record) beside them; `python -m engine.train.depth` trains them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.models.weights import load_model, save_model
 from engine.paths import MODELS
 
 DEFAULT_WEIGHTS = MODELS / "depth-embedded.safetensors"
@@ -158,42 +158,15 @@ class DepthNet:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> DepthNet:
         """Load weights (safetensors) and the JSON config beside them."""
-        from safetensors.torch import load_file
-
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        cfg_path = path.with_suffix(".json")
-        if not path.is_file() or not cfg_path.is_file():
-            raise FileNotFoundError(
-                f"embedded depth weights not found at {path} (and {cfg_path.name}); "
-                "train them with `python -m engine.train.depth`"
-            )
-        try:
-            cfg = DepthNetConfig(**json.loads(cfg_path.read_text())["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{cfg_path}: not an embedded depth config ({e})") from None
-        model = DepthUNet(cfg)
-        try:
-            model.load_state_dict(load_file(str(path)))
-        except Exception as e:  # safetensors and torch raise several types here
-            raise ValueError(f"{path}: weights do not fit the config ({e})") from None
+        model = load_model(
+            path, DepthNetConfig, DepthUNet, "embedded depth", "python -m engine.train.depth"
+        )
         return cls(model, source=path.name)
 
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
         """Write weights + config (+ any training record in `extra`), each file atomically."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
-        record = {"config": asdict(self.cfg), **(extra or {})}
-        # Written beside the target and renamed over it: a reader never sees half a file.
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(state, str(tmp))
-        os.replace(tmp, path)
-        cfg = path.with_suffix(".json")
-        tmp = cfg.with_name(cfg.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, cfg)
+        save_model(self.model, self.cfg, path, extra)
 
     def num_parameters(self) -> int:
         """Number of trained parameters (BatchNorm statistics not counted)."""

@@ -21,9 +21,7 @@ Weights live in assets/models/codec-embedded.safetensors with a JSON config besi
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.models.codec import check_latent, check_rgb
+from engine.models.weights import load_model, save_model
 from engine.paths import MODELS
 
 DEFAULT_WEIGHTS = MODELS / "codec-embedded.safetensors"
@@ -130,43 +129,16 @@ class EmbeddedCodec:
     @classmethod
     def load(cls, path: str | Path | None = None) -> EmbeddedCodec:
         """Load weights (safetensors) and the JSON config beside them."""
-        from safetensors.torch import load_file
-
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        cfg_path = path.with_suffix(".json")
-        if not path.is_file() or not cfg_path.is_file():
-            raise FileNotFoundError(
-                f"embedded codec weights not found at {path} (and {cfg_path.name}); "
-                "train them with `python -m engine.train.codec`"
-            )
-        try:
-            cfg = CodecConfig(**json.loads(cfg_path.read_text())["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{cfg_path}: not an embedded codec config ({e})") from None
-        model = EmbeddedAutoencoder(cfg)
-        try:
-            model.load_state_dict(load_file(str(path)))
-        except Exception as e:  # safetensors and torch raise several types here
-            raise ValueError(f"{path}: weights do not fit the config ({e})") from None
+        model = load_model(
+            path, CodecConfig, EmbeddedAutoencoder, "embedded codec", "python -m engine.train.codec"
+        )
         return cls(model, name="embedded")
 
     def save(self, path: str | Path, extra: dict | None = None) -> None:
-        """Write weights + config (+ any training record in `extra`)."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        record = {"config": asdict(self.model.cfg), **(extra or {})}
-        # Each file is written beside its target and renamed over it, so a reader never
-        # sees half a file (training writes checkpoints while tests may read them).
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(state, str(tmp))
-        os.replace(tmp, path)
-        cfg = path.with_suffix(".json")
-        tmp = cfg.with_name(cfg.name + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-        os.replace(tmp, cfg)
+        """Write weights + config (+ any training record in `extra`), each file atomically
+        (training writes checkpoints while tests may read them)."""
+        save_model(self.model, self.model.cfg, path, extra)
 
     def encode(self, rgb: Tensor) -> Tensor:
         check_rgb(rgb, self.factor)

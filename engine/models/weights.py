@@ -1,0 +1,51 @@
+"""Weights of the embedded models on disk: `<name>.safetensors` + `<name>.json` beside it
+(the model's config under "config", the training record next to it). Shared by the embedded
+codec and the embedded depth network."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from torch import nn
+
+
+def save_model(model: nn.Module, config, path: str | os.PathLike, extra: dict | None = None):
+    """Write the weights and {"config": asdict(config), **extra}, each file atomically
+    (written beside its target and renamed over it: a reader never sees half a file)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, path)
+    cfg = path.with_suffix(".json")
+    tmp = cfg.with_name(cfg.name + ".tmp")
+    tmp.write_text(json.dumps({"config": asdict(config), **(extra or {})}, indent=2) + "\n")
+    os.replace(tmp, cfg)
+
+
+def load_model(path: Path, config_class, model_class, what: str, train: str) -> nn.Module:
+    """The model_class(config_class(**json["config"])) with the weights at `path`; clear
+    errors for a missing file (saying `train`), a bad config or weights that do not fit."""
+    from safetensors.torch import load_file
+
+    cfg_path = path.with_suffix(".json")
+    if not path.is_file() or not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"{what} weights not found at {path} (and {cfg_path.name}); train them with `{train}`"
+        )
+    try:
+        cfg = config_class(**json.loads(cfg_path.read_text())["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{cfg_path}: not an {what} config ({e})") from None
+    model = model_class(cfg)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as e:  # safetensors and torch raise several types here
+        raise ValueError(f"{path}: weights do not fit the config ({e})") from None
+    return model

@@ -24,8 +24,6 @@ latent_tolerance (default 0.6) is set above what that offset costs on the synthe
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -88,8 +86,3 @@ def _contradicted(latents, depths, cams, i, j, scale, tolerances) -> Tensor:
     differ = (a - b).norm(dim=0) > latent_tol * scale
     out[idx[~hidden & (moved | differ)]] = True
     return out.reshape(h, w)
-
-
-def sky_to_infinity(depth: Tensor, sky: Tensor | None) -> Tensor:
-    """Depth with +inf where `sky` (the memory's convention for sky tokens)."""
-    return depth if sky is None else torch.where(sky, math.inf, depth)

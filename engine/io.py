@@ -326,9 +326,7 @@ def save_poses(path: str | os.PathLike, segments: list[list[torch.Tensor]]) -> N
         "version": 1,
         "segments": [[torch.as_tensor(p).tolist() for p in seg] for seg in segments],
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload) + "\n")
-    os.replace(tmp, path)
+    _write_atomic(path, (json.dumps(payload) + "\n").encode())
 
 
 # --------------------------------------------------------------------------- exports

@@ -46,8 +46,8 @@ def open_source(
     path = Path(source).expanduser()
     if path.is_dir() and (path / "world.json").is_file():
         return io.load_world(path, **backends)
-    world = World(config, **backends)
     if path.is_dir() or (not path.exists() and source in scenes.list_scenes()):
+        world = World(config, **backends)
         scene = scenes.load_scene(source)
         depth_map = scene.depth if depth is None else _depth_file(depth, scene.rgb.shape[1:])
         masks = None if mask is None else _mask_file(mask, scene.rgb.shape[1:])
@@ -59,6 +59,7 @@ def open_source(
             f"{source!r} is neither a file, a saved world nor a sample scene ({names})"
         )
     image = load_image(path)
+    world = World(config, **backends)
     for note in image.notes:
         print(f"note: {note}", file=sys.stderr)
     depth_map = None if depth is None else _depth_file(depth, image.rgb.shape[1:])

@@ -218,12 +218,10 @@ def fill_cracks(latent: Tensor, known: Tensor, depth: Tensor) -> tuple[Tensor, T
     return latent, known | crack, depth
 
 
-def _latent_mask(mask: Tensor, factor: int, any_pixel: bool = True) -> Tensor:
-    """A pixel mask (H, W) -> the latent grid: a token is marked when any of its pixels is
-    (any_pixel) or when most are."""
+def _latent_mask(mask: Tensor, factor: int) -> Tensor:
+    """A pixel mask (H, W) -> the latent grid: a token is marked when any of its pixels is."""
     h, w = mask.shape
-    blocks = mask.float().reshape(h // factor, factor, w // factor, factor).mean(dim=(1, 3))
-    return blocks > 0 if any_pixel else blocks > 0.5
+    return mask.reshape(h // factor, factor, w // factor, factor).any(dim=3).any(dim=1)
 
 
 class World:
@@ -414,9 +412,7 @@ class World:
                     on_event(WorldEvent("progress", index, i, n, step.step, step.steps))
 
             ctx = GenerationContext(
-                exemplars=[self.seed_latent, *self.recent[-self.config.exemplar_frames :]]
-                if self.config.exemplar_frames
-                else [self.seed_latent],
+                exemplars=[self.seed_latent, *self.recent],
                 seed=self.config.seed * 1_000_003 + index * 1009 + i,
                 callback=progress,
                 cancel=cancel,
@@ -428,30 +424,28 @@ class World:
                 raise WorldCancelled(f"segment {index}: {e}") from None
             notes += ctx.notes
             t2 = time.perf_counter()
+            rgb = self.codec.decode(z[None])[0]  # shown anyway; the RGB memory writes it
+            t3 = time.perf_counter()
             generated = ~known  # cracks are shown but never written (see fill_cracks)
             depth = inpaint_depth(crack_depth, known)
-            rgb = None
             if self.config.memory == "rgb":
-                rgb = self.codec.decode(z[None])[0]
                 self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
             else:
                 self.memory.update(z, depth, lat_cam, keep=generated, segment=index)
-            t3 = time.perf_counter()
-            if rgb is None:
-                rgb = self.codec.decode(z[None])[0]
             t4 = time.perf_counter()
             ms = 1000.0
             stats.append(
                 FrameStats(
-                    (t1 - t0) * ms,
-                    (t2 - t1) * ms,
-                    (t3 - t2) * ms,
-                    (t4 - t3) * ms,
+                    readout_ms=(t1 - t0) * ms,
+                    generate_ms=(t2 - t1) * ms,
+                    update_ms=(t4 - t3) * ms,  # depth inpainting + memory write
+                    decode_ms=(t3 - t2) * ms,
                     holes=int(generated.sum()),
                     known=int(r.known.sum()),
                 )
             )
-            self.recent = [*self.recent, z][-max(1, self.config.exemplar_frames) :]
+            keep_recent = self.config.exemplar_frames
+            self.recent = [*self.recent, z][-keep_recent:] if keep_recent else []
             frames.append(rgb)
             latents.append(z)
             readouts.append(r)
@@ -477,9 +471,7 @@ class World:
     def view(self, pose) -> tuple[Tensor, Readout]:
         """What the memory holds from a pose, decoded, without generating or writing:
         (rgb (3, H, W), readout). The app's view while moving in known space."""
-        cam = self.camera_at(pose)
-        lw, lh = self.latent_size
-        r = self.memory.readout(cam.scaled(lw, lh))
+        r = self.memory.readout(self.camera_at(pose).scaled(*self.latent_size))
         return self.codec.decode(r.latent[None])[0], r
 
 
@@ -509,7 +501,7 @@ def default_path(
     plan += ["turn2"] * (segments - len(plan))
     counts = {k: plan.count(k) * frames for k in ("out", "turn", "back", "turn2")}
     done = {k: 0 for k in counts}
-    path, pose = [], start.clone()
+    path = []
     for kind in plan:
         seg = []
         for _ in range(frames):

@@ -111,13 +111,8 @@ def side_by_side(latent: dict, rgb: dict) -> list[dict]:
 def closed_loop(run: dict, factor: int) -> dict:
     """Last frame (at the start pose) against the first, over the start's known tokens."""
     first, last = run["first"], run["frames"][-1][-1]
-    start_known = (
-        run["world"]
-        .memory.readout(
-            run["world"].camera.scaled(first.shape[2] // factor, first.shape[1] // factor)
-        )
-        .known
-    )
+    world = run["world"]
+    start_known = world.view(world.camera.pose)[1].known
     mask = token_mask_to_pixels(start_known, factor)
     return {"psnr_db": psnr(first, last, mask), "known_fraction": float(start_known.float().mean())}
 
@@ -152,16 +147,7 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
     scene = load_scene("room")
     width, height = (256, 192) if quick else (512, 384)
     frames = 2 if quick else 8
-    if (width, height) != (scene.camera.width, scene.camera.height):
-        import torch.nn.functional as F
-
-        from engine.scenes import SampleScene
-
-        rgb = F.interpolate(scene.rgb[None], size=(height, width), mode="bilinear", antialias=True)[
-            0
-        ]
-        depth = F.interpolate(scene.depth[None, None], size=(height, width), mode="nearest")[0, 0]
-        scene = SampleScene(scene.name, rgb, depth, scene.camera.scaled(width, height), scene.meta)
+    # World.seed fits the photo, its depth and camera to the world's size
     base = WorldConfig(width=width, height=height, frames_per_segment=frames, seed=seed)
     segments = default_path(scene.camera.pose, segments=5, frames=frames)
     room = synth.room_scene(0)

@@ -126,11 +126,7 @@ def push_pull(x: Tensor, mask: Tensor) -> Tensor:
     h, w = mask.shape
     if h == 1 and w == 1:
         return x.clone()
-    m = mask[None, None].float()
-    pad = (0, w % 2, 0, h % 2)
-    total = F.avg_pool2d(F.pad(x[None] * m, pad), 2)
-    count = F.avg_pool2d(F.pad(m, pad), 2)
-    coarse = push_pull((total / count.clamp(min=1e-6))[0], count[0, 0] > 0)
+    coarse = push_pull(*masked_downsample(x, mask, min_valid=1))
     up = F.interpolate(coarse[None], scale_factor=2, mode="bilinear", align_corners=False)
     up = up[0, :, :h, :w]
     return torch.where(mask[None], x, up)
@@ -432,14 +428,13 @@ def inpaint_depth(
 
     rim = valid & (F.max_pool2d(fill[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0)
     occluder = rim & near_side
+    # for each of the 8 neighbour steps: is that neighbour's u within `edge` of this one's
+    steps = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+    similar = [(_shift(u, dy, dx, math.nan) - u).abs() <= edge * u for dy, dx in steps]
     for _ in range(sum(depth.shape)):  # flood fill along the rim
         grow = torch.zeros_like(occluder)
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dy or dx:
-                    o = _shift(occluder, dy, dx, False)
-                    uo = _shift(u, dy, dx, math.nan)
-                    grow |= o & ((uo - u).abs() <= edge * u)
+        for (dy, dx), near in zip(steps, similar):
+            grow |= _shift(occluder, dy, dx, False) & near
         grow &= rim & ~occluder
         if not bool(grow.any()):
             break
@@ -480,13 +475,18 @@ def _harmonic(values: Tensor, fixed: Tensor, present: Tensor, iterations: int) -
         coarse = _harmonic(coarse_v[0], coarse_f, ~wall, iterations)
         start = F.interpolate(coarse[None, None], size=(h, w), mode="bilinear", align_corners=False)
         x = torch.where(fixed, values, start[0, 0])
+        smooth = None
     else:
-        x = push_pull(values[None], fixed)[0]
+        x = smooth = push_pull(values[None], fixed)[0]
     a = present.float()
     count = _neighbour_sum(a)
     free = present & ~fixed & (count > 0)
     inv_count = 1.0 / count.clamp(min=1)
     for _ in range(iterations):
         x = torch.where(free, _neighbour_sum(x * a) * inv_count, x)
+    if bool(present.all()):
+        return x
     # walls hold the smooth fill, so the next finer level interpolates sensible values
-    return torch.where(present, x, push_pull(values[None], fixed)[0])
+    if smooth is None:
+        smooth = push_pull(values[None], fixed)[0]
+    return torch.where(present, x, smooth)

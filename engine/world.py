@@ -136,16 +136,22 @@ class WorldCancelled(Exception):
 class FrameStats:
     """Time per stage of one frame, milliseconds."""
 
-    readout_ms: float
-    generate_ms: float
-    update_ms: float
-    decode_ms: float
+    readout_ms: float  # memory readout (the RGB memory: rasterise + re-encode)
+    generate_ms: float  # the generator's fill
+    depth_ms: float  # depth for the generated tokens (inpaint_depth)
+    update_ms: float  # the memory write
+    decode_ms: float  # codec decode for display
     holes: int  # generated tokens
     known: int  # tokens read from memory
 
     @property
     def total_ms(self) -> float:
-        return self.readout_ms + self.generate_ms + self.update_ms + self.decode_ms
+        return self.readout_ms + self.generate_ms + self.depth_ms + self.update_ms + self.decode_ms
+
+    @property
+    def memory_ms(self) -> float:
+        """The memory path: readout + write."""
+        return self.readout_ms + self.update_ms
 
 
 @dataclass
@@ -428,6 +434,7 @@ class World:
             t3 = time.perf_counter()
             generated = ~known  # cracks are shown but never written (see fill_cracks)
             depth = inpaint_depth(crack_depth, known)
+            t3b = time.perf_counter()
             if self.config.memory == "rgb":
                 self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
             else:
@@ -438,7 +445,8 @@ class World:
                 FrameStats(
                     readout_ms=(t1 - t0) * ms,
                     generate_ms=(t2 - t1) * ms,
-                    update_ms=(t4 - t3) * ms,  # depth inpainting + memory write
+                    depth_ms=(t3b - t3) * ms,
+                    update_ms=(t4 - t3b) * ms,
                     decode_ms=(t3 - t2) * ms,
                     holes=int(generated.sum()),
                     known=int(r.known.sum()),

@@ -135,6 +135,42 @@ def push_pull(x: Tensor, mask: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- embedded
 
 
+@dataclass
+class _Sources:
+    """The source patches (N, D) of one level, and for the approximate search their
+    principal subspace: `basis` (D, d), the d directions of largest variance of (a strided
+    sample of at most 1024 of) the patches, `mean` (D,), `projected` (N, d) the centred
+    patches in it and `norms` (N,) their squared lengths. Latent patches of one scene are
+    strongly correlated (neighbouring tokens, channels that move together), so 16 of the
+    C k^2 = 200 dimensions hold most of their spread: the `candidates` nearest in the
+    subspace almost always include the exact nearest, and the exact weighted distance picks
+    among them (tests/engine/test_generator.py measures how often on the room scene).
+    Without a basis (search_dims 0, or no fewer dimensions than D) the search is exact."""
+
+    patches: Tensor
+    candidates: int = 1
+    mean: Tensor | None = None
+    basis: Tensor | None = None
+    projected: Tensor | None = None
+    norms: Tensor | None = None
+    squares_and_patches: Tensor | None = None  # (N, 2 D): [patches^2, patches]
+
+    @classmethod
+    def index(cls, patches: Tensor, dims: int, candidates: int) -> _Sources:
+        n, d_full = patches.shape
+        if dims == 0 or dims >= d_full or candidates >= n:
+            return cls(patches)
+        sample = patches[:: max(1, n // 1024)]
+        mean = sample.mean(dim=0)
+        centred = sample - mean
+        _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+        basis = vectors[:, -dims:].contiguous()
+        projected = (patches - mean) @ basis
+        norms = (projected * projected).sum(dim=1)
+        both = torch.cat([patches * patches, patches], dim=1)
+        return cls(patches, candidates, mean, basis, projected, norms, both)
+
+
 class EmbeddedGenerator:
     """Exemplar-based latent completion, coarse to fine. No weights, no download.
 
@@ -151,15 +187,25 @@ class EmbeddedGenerator:
     3. At each level, `iterations` times: for every target patch (centred on a hole or
        within k // 2 of one) the nearest source patch in squared distance over the target's
        known and already-filled tokens (filled ones weigh `fill_weight`, outside the image
-       0), found exactly by three matrix products; then each hole token becomes the mean of
-       what the overlapping matched patches say it is (the coherence vote of Wexler et al.).
-       Known tokens never change. The very last step copies instead of voting: each hole
-       token becomes the centre token of its own best patch (no blur in the decoded frame).
+       0); then each hole token becomes the mean of what the overlapping matched patches
+       say it is (the coherence vote of Wexler et al.). Known tokens never change. The very
+       last step copies instead of voting: each hole token becomes the centre token of its
+       own best patch (no blur in the decoded frame).
     4. The result is upsampled (bilinear) to start the holes of the next finer level.
 
-    Cost: per frame about levels x iterations x (targets x sources x C k^2) multiply-adds;
-    a 64x48 frame with C = 8, k = 5 and a quarter of it missing takes about 60 ms on a
-    2-core CPU. Deterministic: same inputs and seed, same output (on the same machine).
+    The search: with `search_dims` > 0 the `candidates` nearest sources in the sources'
+    principal subspace of `search_dims` dimensions (one small matrix product and a top-k),
+    then the exact weighted distance among them (see `_Sources`); at the coarser levels,
+    and everywhere with `search_dims=0`, exactly (two matrix products over all C k^2
+    dimensions). A search compares at most about `max_pairs` (target, source) pairs in the
+    subspace, or an eighth of that exactly (a pair costs about 8 times more there): a frame
+    with many targets searches an evenly strided subset of the sources. So a frame that is
+    mostly hole costs about as much as a frame that is a little hole plus a constant, and
+    the frame rate holds while the camera turns into the unknown.
+
+    Cost: a 64x48 frame with C = 8, k = 5 takes 20-25 ms with a few holes and about 60 ms
+    when all of it is hole, on a 2-core CPU. Deterministic: same inputs and seed, same
+    output (on the same machine).
     """
 
     name = "embedded"
@@ -172,19 +218,29 @@ class EmbeddedGenerator:
         max_sources: int = 4096,
         fill_weight: float = 0.5,
         chunk: int = 1024,
+        search_dims: int = 16,
+        candidates: int = 8,
+        max_pairs: int = 2**22,
     ) -> None:
         if patch < 1 or patch % 2 == 0:
             raise ValueError(f"patch must be an odd number >= 1, got {patch}")
-        if levels < 1 or iterations < 1 or max_sources < 1 or chunk < 1:
-            raise ValueError("levels, iterations, max_sources and chunk must be >= 1")
+        if min(levels, iterations, max_sources, chunk, candidates, max_pairs) < 1:
+            raise ValueError(
+                "levels, iterations, max_sources, chunk, candidates and max_pairs must be >= 1"
+            )
         if not 0.0 < fill_weight <= 1.0:
             raise ValueError(f"fill_weight must be in (0, 1], got {fill_weight}")
+        if search_dims < 0:
+            raise ValueError(f"search_dims must be >= 0 (0: exact search), got {search_dims}")
         self.patch = patch
         self.levels = levels
         self.iterations = iterations
         self.max_sources = max_sources
         self.fill_weight = float(fill_weight)
         self.chunk = chunk
+        self.search_dims = search_dims
+        self.candidates = candidates
+        self.max_pairs = max_pairs
 
     def fill(
         self, latent: Tensor, known: Tensor, depth: Tensor, context: GenerationContext
@@ -259,7 +315,10 @@ class EmbeddedGenerator:
         holes = int((~known).sum())
         for level in reversed(range(len(frame_levels))):
             fx, fm = frame_levels[level]
-            sources = self._source_patches([(fx, fm), *source_levels[level]], gen)
+            # the subspace search at the finest level only: at the coarser ones the holes
+            # start as noise, whose nearest patch in a principal subspace is a bland one
+            dims = self.search_dims if level == 0 else 0
+            sources = self._source_patches([(fx, fm), *source_levels[level]], gen, dims)
             if estimate is None:
                 estimate = self._start(fx, fm, sources, gen)
             else:
@@ -278,24 +337,28 @@ class EmbeddedGenerator:
                     context.callback(GeneratorStep(index, frames, step, steps, holes))
         return torch.where(known[None], x, estimate)
 
-    def _start(self, x: Tensor, known: Tensor, sources: Tensor | None, gen) -> Tensor:
-        """Holes of the coarsest level before the first search: random source tokens (the
-        random start of PatchMatch; a smooth start would make every hole patch match the
-        blandest source), except within `patch` tokens of the known region, where the
-        push-pull fill of the known tokens gives the search its bearing."""
+    def _start(self, x: Tensor, known: Tensor, sources: _Sources | None, gen) -> Tensor:
+        """Holes of the coarsest level before the first search: a mosaic of whole random
+        source patches, k x k tiles side by side (the random start of PatchMatch, as
+        tiles: random single tokens would be noise, whose nearest patch is the blandest
+        source, and the bland fill then feeds the next frames), except within `patch`
+        tokens of the known region, where the push-pull fill of the known tokens gives the
+        search its bearing."""
         smooth = push_pull(x, known)
         if sources is None:
             return smooth
         c, h, w = x.shape
         k = self.patch
-        centre = sources.reshape(-1, c, k * k)[:, :, (k * k) // 2]  # (N, C)
-        pick = torch.randint(centre.shape[0], (h * w,), generator=gen)
-        noise = centre[pick].T.reshape(c, h, w)
+        rows, cols = -(-h // k), -(-w // k)
+        pick = torch.randint(sources.patches.shape[0], (rows * cols,), generator=gen)
+        tiles = sources.patches[pick].reshape(rows, cols, c, k, k)
+        mosaic = tiles.permute(2, 0, 3, 1, 4).reshape(c, rows * k, cols * k)[:, :h, :w]
         near = F.max_pool2d(known[None, None].float(), 2 * k + 1, stride=1, padding=k)[0, 0] > 0
-        return torch.where(known[None], x, torch.where(near[None], smooth, noise))
+        return torch.where(known[None], x, torch.where(near[None], smooth, mosaic))
 
-    def _source_patches(self, images, gen) -> Tensor | None:
-        """(N, C k^2) patches lying wholly on valid tokens of `images` [(x, mask), ...]."""
+    def _source_patches(self, images, gen, dims: int = 0) -> _Sources | None:
+        """(N, C k^2) patches lying wholly on valid tokens of `images` [(x, mask), ...],
+        indexed for the search."""
         k = self.patch
         rows = []
         for x, m in images:
@@ -312,10 +375,48 @@ class EmbeddedGenerator:
         if sources.shape[0] > self.max_sources:
             pick = torch.randperm(sources.shape[0], generator=gen)[: self.max_sources]
             sources = sources[pick.sort().values]
-        return sources.contiguous()
+        return _Sources.index(sources.contiguous(), dims, self.candidates)
+
+    def _nearest(self, targets: Tensor, weights: Tensor, sources: _Sources) -> Tensor:
+        """Index of the source patch nearest to each target (n, D) in the weighted squared
+        distance sum_i w_i (t_i - s_i)^2 (weights (n, D)). Exact by two matrix products, or,
+        when the sources carry a principal subspace, the exact best of the `candidates`
+        nearest in that subspace (see _Sources); over the sources strided to keep within
+        the pair budget (class docstring)."""
+        src = sources.patches
+        best = torch.empty(targets.shape[0], dtype=torch.long)
+        n = targets.shape[0]
+        if sources.basis is None:
+            # a pair costs 2 D multiply-adds here, about 8 times a subspace pair
+            stride = max(1, math.ceil(n * src.shape[0] / (self.max_pairs // 8 or 1)))
+            s = src[::stride]
+            s2 = (s * s).T  # (D, N / stride)
+            for a in range(0, n, self.chunk):
+                t, w = targets[a : a + self.chunk], weights[a : a + self.chunk]
+                # sum_i w_i (t_i - s_i)^2 without the constant sum_i w_i t_i^2
+                d = w @ s2 - 2.0 * ((t * w) @ s.T)
+                best[a : a + self.chunk] = d.argmin(dim=1) * stride
+            return best
+        # a target's tokens outside the image (weight 0) take the sources' mean, so they add
+        # nothing to the projected distance
+        filled = torch.where(weights > 0, targets, sources.mean)
+        query = (filled - sources.mean) @ sources.basis  # (n, d)
+        stride = max(1, math.ceil(n * src.shape[0] / self.max_pairs))
+        projected, norms = sources.projected[::stride], sources.norms[::stride][None]
+        k = min(sources.candidates, projected.shape[0])
+        for a in range(0, n, self.chunk):
+            d = torch.addmm(norms, query[a : a + self.chunk], projected.T, alpha=-2.0)
+            cand = d.topk(k, dim=1, largest=False).indices * stride  # (m, K)
+            # sum_i w_i (s_i^2 - 2 t_i s_i): the exact distance without sum_i w_i t_i^2, one
+            # batched product with the candidates' [s^2, s] rows
+            w = weights[a : a + self.chunk]
+            v = torch.cat([w, -2.0 * w * targets[a : a + self.chunk]], dim=1)[:, :, None]
+            exact = torch.bmm(sources.squares_and_patches[cand], v)[:, :, 0]  # (m, K)
+            best[a : a + self.chunk] = cand.gather(1, exact.argmin(1, keepdim=True))[:, 0]
+        return best
 
     def _em_step(
-        self, estimate: Tensor, known: Tensor, sources: Tensor, copy: bool = False
+        self, estimate: Tensor, known: Tensor, sources: _Sources, copy: bool = False
     ) -> Tensor:
         """One search + vote at one level (step 3 of the class docstring); copy=True (the
         last step) gives each hole token the centre of its own best patch instead of the
@@ -332,13 +433,8 @@ class EmbeddedGenerator:
         weight = F.unfold(token_w[None, None], k, padding=r)[0] * inside  # (k^2, h w)
         targets = patches[:, index].T  # (n, C k^2)
         weights = weight[:, index].T.repeat(1, c)  # (n, C k^2), channel-major like unfold
-        s2 = (sources * sources).T  # (C k^2, N)
-        best = torch.empty(index.shape[0], dtype=torch.long)
-        for a in range(0, index.shape[0], self.chunk):
-            tw = targets[a : a + self.chunk] * weights[a : a + self.chunk]
-            # sum_i w_i (t_i - s_i)^2 without the constant sum_i w_i t_i^2
-            d = weights[a : a + self.chunk] @ s2 - 2.0 * (tw @ sources.T)
-            best[a : a + self.chunk] = d.argmin(dim=1)
+        best = self._nearest(targets, weights, sources)
+        sources = sources.patches
         if copy:
             centre = sources[best].reshape(-1, c, k * k)[:, :, (k * k) // 2]  # (n, C)
             out = estimate.reshape(c, h * w).clone()

@@ -396,6 +396,39 @@ def rotation_about(axis: ArrayLike, angle: float) -> torch.Tensor:
     return torch.eye(3, dtype=torch.float64) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
+def rotation_log(r: torch.Tensor) -> torch.Tensor:
+    """(3,) axis-angle vector w of a rotation (3, 3): r = rotation_about(w / |w|, |w|), with
+    |w| in [0, pi]."""
+    r = torch.as_tensor(r, dtype=torch.float64)
+    cos = max(-1.0, min(1.0, (float(torch.trace(r)) - 1.0) / 2.0))
+    angle = math.acos(cos)
+    if angle < 1e-9:
+        return torch.zeros(3, dtype=torch.float64)
+    if math.pi - angle < 1e-6:
+        # near a half turn: the axis is the column of r + I with the largest norm
+        m = r + torch.eye(3, dtype=torch.float64)
+        col = m[:, int(m.norm(dim=0).argmax())]
+        return col / col.norm() * angle
+    # w = angle / (2 sin(angle)) (r - r^T)^vee
+    v = torch.stack([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    return v * (angle / (2.0 * math.sin(angle)))
+
+
+def interpolate_pose(a: ArrayLike, b: ArrayLike, t: float) -> torch.Tensor:
+    """Camera-to-world pose a fraction t of the way from pose a to pose b (t may lie outside
+    [0, 1] to extrapolate): position linear, rotation along the shortest arc
+    (R_a exp(t log(R_a^T R_b))). t = 0 gives a, t = 1 gives b."""
+    a, b = as_pose(a), as_pose(b)
+    t = _as_finite_float("t", t)
+    w = rotation_log(a[:3, :3].T @ b[:3, :3])
+    angle = float(w.norm())
+    step = rotation_about(w / angle, t * angle) if angle > 0 else torch.eye(3, dtype=torch.float64)
+    out = a.clone()
+    out[:3, :3] = a[:3, :3] @ step
+    out[:3, 3] = a[:3, 3] + t * (b[:3, 3] - a[:3, 3])
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Fly controller
 

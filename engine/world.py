@@ -59,6 +59,7 @@ class WorldConfig:
     depth_tolerance: float = 0.05  # fusion: relative depth band of a frustum cell
     chunk_size: float = 2.0  # side of the memory's index chunks, scene units
     exemplar_frames: int = 4  # recent frames the generator copies from, besides the seed
+    undo_segments: int = 8  # segments that undo_segment() can take back (memory copies kept)
     prompt: str = ""  # text prompt of a diffusion generator (the embedded one has none)
     steps: int = 20  # denoising steps of a diffusion generator
     guidance: float = 5.0  # classifier-free guidance scale of a diffusion generator
@@ -78,8 +79,8 @@ class WorldConfig:
             problems.append(f"memory_budget_mib must be >= 0, got {self.memory_budget_mib}")
         if self.steps < 1:
             problems.append(f"steps must be >= 1, got {self.steps}")
-        if self.exemplar_frames < 0 or self.threads < 0:
-            problems.append("exemplar_frames and threads must be >= 0")
+        if self.exemplar_frames < 0 or self.threads < 0 or self.undo_segments < 0:
+            problems.append("exemplar_frames, threads and undo_segments must be >= 0")
         if problems:
             raise ValueError("bad world config: " + "; ".join(problems))
 
@@ -126,6 +127,9 @@ class WorldEvent:
     step: int = 0
     steps: int = 0
     rgb: Tensor | None = None  # (3, H, W) for "frame"
+    depth: Tensor | None = None  # (h, w) token depth for "frame" (generated ones inpainted)
+    known: Tensor | None = None  # (h, w) bool for "frame": read from memory, not generated
+    camera: Camera | None = None  # the frame's camera (pixel resolution) for "frame"
 
 
 class WorldCancelled(Exception):
@@ -270,6 +274,7 @@ class World:
         self.segments = 0  # segments generated so far
         self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
         self.notes: list[str] = []
+        self._undo: list[tuple] = []  # states before the latest segments, oldest first
 
     # ---- set-up
 
@@ -368,6 +373,7 @@ class World:
         self.recent = []
         self.segments = 0
         self.trajectory = [camera.pose.clone()]
+        self._undo = []
         return self.codec.decode(latent[None])[0]
 
     # ---- the cycle
@@ -393,12 +399,32 @@ class World:
         if len(poses) == 0:
             raise ValueError("a segment needs at least one pose")
         cameras = [self.camera_at(p) for p in poses]  # validates every pose first
-        snapshot = (copy.deepcopy(self.memory), list(self.recent))
+        snapshot = (copy.deepcopy(self.memory), list(self.recent), len(self.trajectory))
         try:
-            return self._run_segment(cameras, on_event, cancel)
+            segment = self._run_segment(cameras, on_event, cancel)
         except BaseException:
-            self.memory, self.recent = snapshot
+            self.memory, self.recent = snapshot[:2]
             raise
+        if self.config.undo_segments:
+            self._undo = [*self._undo, snapshot][-self.config.undo_segments :]
+        return segment
+
+    @property
+    def can_undo(self) -> int:
+        """How many segments undo_segment() can take back now."""
+        return len(self._undo)
+
+    def undo_segment(self) -> int:
+        """Take back the latest segment: the memory, the generator's recent frames and the
+        trajectory as they were before it. Returns the number of segments left. Raises
+        RuntimeError when there is nothing to undo (none generated, or older than
+        config.undo_segments)."""
+        if not self._undo:
+            raise RuntimeError("nothing to undo: no segment generated since the world was opened")
+        self.memory, self.recent, n_poses = self._undo.pop()
+        del self.trajectory[n_poses:]
+        self.segments -= 1
+        return self.segments
 
     def _run_segment(self, cameras, on_event, cancel) -> Segment:
         index = self.segments + 1
@@ -458,7 +484,9 @@ class World:
             latents.append(z)
             readouts.append(r)
             if on_event is not None:
-                on_event(WorldEvent("frame", index, i, n, rgb=rgb))
+                on_event(
+                    WorldEvent("frame", index, i, n, rgb=rgb, depth=depth, known=known, camera=cam)
+                )
         self.segments = index
         self.trajectory += [c.pose.clone() for c in cameras]
         segment = Segment(

@@ -15,8 +15,11 @@ from engine.camera import (
     Camera,
     FlyController,
     FlyInput,
+    as_pose,
+    interpolate_pose,
     look_at,
     rotation_about,
+    rotation_log,
 )
 
 N = 256  # cameras / poses per property test
@@ -664,3 +667,42 @@ def test_bad_controller_input_is_refused():
         FlyController(torch.eye(4), pitch_limit_deg=95.0)
     with pytest.raises(ValueError, match="up must be a non-zero vector"):
         FlyController(torch.eye(4), up=(0.0, 0.0, 0.0))
+
+
+def random_pose(g):
+    axis = torch.randn(3, generator=g, dtype=torch.float64)
+    angle = float(torch.rand(1, generator=g)) * 3.0
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[:3, :3] = rotation_about(axis, angle)
+    pose[:3, 3] = torch.randn(3, generator=g, dtype=torch.float64)
+    return pose
+
+
+def test_rotation_log_inverts_rotation_about():
+    g = torch.Generator().manual_seed(11)
+    for _ in range(50):
+        axis = torch.randn(3, generator=g, dtype=torch.float64)
+        angle = float(torch.rand(1, generator=g)) * math.pi
+        w = rotation_log(rotation_about(axis, angle))
+        torch.testing.assert_close(rotation_about(w, float(w.norm())), rotation_about(axis, angle))
+    assert float(rotation_log(torch.eye(3, dtype=torch.float64)).norm()) == 0.0
+    half = rotation_about((0.0, 1.0, 0.0), math.pi)
+    assert float(rotation_log(half).norm()) == pytest.approx(math.pi)
+
+
+def test_interpolate_pose_ends_midpoint_and_constant_speed():
+    g = torch.Generator().manual_seed(12)
+    for _ in range(20):
+        a, b = random_pose(g), random_pose(g)
+        torch.testing.assert_close(interpolate_pose(a, b, 0.0), a)
+        torch.testing.assert_close(interpolate_pose(a, b, 1.0), b)
+        mid = interpolate_pose(a, b, 0.5)
+        as_pose(mid)  # a valid pose
+        # the midpoint rotation is equally far (in angle) from both ends
+        da = float(rotation_log(a[:3, :3].T @ mid[:3, :3]).norm())
+        db = float(rotation_log(mid[:3, :3].T @ b[:3, :3]).norm())
+        assert da == pytest.approx(db, abs=1e-9)
+        # extrapolating one more step repeats the same relative motion
+        two = interpolate_pose(a, b, 2.0)
+        torch.testing.assert_close(a[:3, :3].T @ b[:3, :3], b[:3, :3].T @ two[:3, :3])
+        torch.testing.assert_close(two[:3, 3] - b[:3, 3], b[:3, 3] - a[:3, 3])

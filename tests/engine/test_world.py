@@ -238,3 +238,40 @@ def test_flying_out_and_back_returns_the_seed_content(scene, codec):
     seen = world.memory.entries(readout.ids[readout.known])["segment"]
     assert bool((seen == 0).all())
     assert float(((last - first) ** 2).mean()) < 1e-4
+
+
+def test_undo_segment_takes_back_exactly_the_latest_segments(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec, undo_segments=2)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    with pytest.raises(RuntimeError, match="nothing to undo"):
+        world.undo_segment()
+    states = []
+    for k in range(3):
+        states.append((len(world.memory), len(world.trajectory), world.memory.nbytes))
+        world.segment(poses[4 * k : 4 * k + 4])
+    assert world.can_undo == 2  # only the latest two are kept
+    assert world.undo_segment() == 2
+    assert (len(world.memory), len(world.trajectory), world.memory.nbytes) == states[2]
+    assert world.undo_segment() == 1
+    assert (len(world.memory), len(world.trajectory), world.memory.nbytes) == states[1]
+    with pytest.raises(RuntimeError):
+        world.undo_segment()
+    # the world goes on from there exactly as a world that never went further
+    again = world.segment(poses[4:8])
+    fresh = make_world(codec, undo_segments=2)
+    fresh.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    fresh.segment(poses[0:4])
+    assert torch.equal(again.frames, fresh.segment(poses[4:8]).frames)
+
+
+def test_frame_events_carry_depth_known_and_camera(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    frames = []
+    world.segment(poses[:2], on_event=lambda e: frames.append(e) if e.kind == "frame" else None)
+    for e, pose in zip(frames, poses[:2]):
+        assert e.depth.shape == (H // 8, W // 8) and e.known.shape == (H // 8, W // 8)
+        assert bool(torch.isfinite(e.depth[e.depth != math.inf]).all())
+        assert torch.allclose(e.camera.pose, torch.as_tensor(pose, dtype=e.camera.pose.dtype))

@@ -146,10 +146,17 @@ class FrameRenderer:
 
     # ---- drawing
 
-    def draw(self, view_pose: np.ndarray | None = None, background=(0.08, 0.08, 0.09)) -> None:
-        """Draw into the bound framebuffer (its whole viewport): the frame as it is, or
-        reprojected to view_pose (camera-to-world 4x4) when given and different."""
-        self.ctx.clear(*background, 1.0, depth=1.0)
+    def draw(
+        self,
+        view_pose: np.ndarray | None = None,
+        background=(0.08, 0.08, 0.09),
+        clear: bool = True,
+    ) -> None:
+        """Draw into the bound framebuffer's viewport: the frame as it is, or reprojected to
+        view_pose (camera-to-world 4x4) when given and different. clear=False leaves the
+        clearing to the caller (the viewport clears once, then letterboxes)."""
+        if clear:
+            self.ctx.clear(*background, 1.0, depth=1.0)
         if self.frame is None:
             return
         f = self.frame

@@ -27,6 +27,8 @@ the same when the camera comes back."""
 
 EPILOG = """\
 examples:
+  latentscape                      (the desktop explorer's start page)
+  latentscape explore room         (fly through a sample scene, a photo or a saved world)
   latentscape info
   latentscape render room --out room.mp4 --save-world room.lsworld
   latentscape render photo.jpg --out flight.mp4 --config seed=3
@@ -39,8 +41,9 @@ exit codes:
   2    usage error (bad command line)
   130  interrupted (Ctrl+C)"""
 
-NOT_BUILT_YET = (
-    "The desktop explorer is not built yet: try `latentscape info` or "
+NO_GUI = (
+    "The desktop explorer is started by the `latentscape` launcher (app/main.py); this "
+    "entry point has the command line only: try `latentscape info` or "
     "`latentscape bench memory --quick`."
 )
 
@@ -160,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {engine.__version__}")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    explore = commands.add_parser(
+        "explore",
+        help="open the desktop explorer (also what `latentscape` alone does)",
+        description="Open the desktop explorer, on SOURCE if given (a photo, a sample scene "
+        "name or a saved world folder), else on its start page.",
+    )
+    explore.add_argument("source", nargs="?", default=None, metavar="SOURCE")
 
     info = commands.add_parser(
         "info",
@@ -296,17 +307,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, explore=None) -> int:
+    """The command line. explore(source or None) -> exit code starts the desktop explorer;
+    the launcher in app/main.py passes it (engine/ never imports the GUI)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
-    if args.command is None:
+    if args.command in (None, "explore"):
+        if explore is not None:
+            return explore(getattr(args, "source", None))
         parser.print_help()
         print()
-        print(NOT_BUILT_YET)
+        print(NO_GUI)
         return EXIT_OK
 
     try:

@@ -1,0 +1,95 @@
+"""Open the real main window on a sample scene, grab the viewport and compare it with the
+engine's frame. Run it under an X server (the tests use `xvfb-run -a`):
+
+    xvfb-run -a -s "-screen 0 1280x1024x24" python scripts/window_check.py [--scene room]
+        [--out DIR]
+
+Prints one JSON line: psnr_db (viewport grab against the engine frame it shows), std (of
+the grab, 0 for a blank view), the GL renderer and the grab's size. With --out it also saves
+the viewport grab (viewport.png) and the whole window (window.png): the README's
+screenshots are made this way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scene", default="room")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args()
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QSurfaceFormat
+    from PySide6.QtWidgets import QApplication
+
+    from app.viewport import gl_format
+
+    QSurfaceFormat.setDefaultFormat(gl_format())
+    app = QApplication([sys.argv[0], "-platform", "xcb"])
+    from app.window import MainWindow
+
+    settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
+    window = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat))
+    window.viewport.setFixedSize(512, 384)  # the frame's size: a grab maps 1:1 to it
+    window.show()
+    window.open_source(args.scene)
+    deadline = time.monotonic() + args.timeout
+    while window.viewport.frame is None or not window.hud.text().count("entries"):
+        app.processEvents()
+        if time.monotonic() > deadline:
+            print(json.dumps({"error": "no frame arrived", "messages": window.messages}))
+            return 1
+        time.sleep(0.01)
+    for _ in range(20):  # let the viewport repaint with the frame
+        app.processEvents()
+        time.sleep(0.01)
+    window.viewport.update()
+    app.processEvents()
+    grab = window.viewport.grabFramebuffer().convertToFormat(
+        window.viewport.grabFramebuffer().Format.Format_RGB888
+    )
+    w, h = grab.width(), grab.height()
+    data = np.frombuffer(grab.constBits(), np.uint8, count=grab.sizeInBytes())
+    pixels = data.reshape(h, grab.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
+    frame = window.viewport.frame.rgb
+    result = {
+        "size": [w, h],
+        "frame_size": [frame.shape[1], frame.shape[0]],
+        "renderer": window.viewport.ctx.info["GL_RENDERER"] if window.viewport.renderer else None,
+        "std": float(pixels.std()),
+        "messages": window.messages,
+    }
+    if (h, w) == frame.shape[:2]:
+        mse = float(((pixels.astype(np.float64) - frame) ** 2).mean())
+        result["psnr_db"] = 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        grab.save(str(args.out / "viewport.png"))
+        window.viewport.setMinimumSize(320, 240)  # back to the normal layout
+        window.viewport.setMaximumSize(16777215, 16777215)
+        window.resize(1024, 720)
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.01)
+        window.grab().save(str(args.out / "window.png"))
+    print(json.dumps(result))
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The engine bridge: frames arrive as signals, the newest pose wins, generation runs ahead
+of the camera, saves load back, bad files and engine failures leave the world usable.
+Waits on signals; never sleeps."""
+
+import math
+
+import numpy as np
+import pytest
+
+from app.bridge import EngineBridge, WorldInfo
+from app.renderer import ViewFrame
+from engine.camera import rotation_about
+from engine.world import WorldConfig
+
+pytestmark = pytest.mark.gui
+
+CONFIG = WorldConfig(width=128, height=96, frames_per_segment=2)
+
+
+@pytest.fixture
+def bridge():
+    b = EngineBridge(CONFIG, threads=1)
+    yield b
+    b.shutdown()
+
+
+def open_room(qtbot, bridge) -> WorldInfo:
+    with qtbot.waitSignal(bridge.opened, timeout=30000) as opened:
+        with qtbot.waitSignal(bridge.frame, timeout=30000):
+            bridge.open("room")
+    return opened.args[0]
+
+
+def turned(pose, degrees):
+    out = np.array(pose, copy=True)
+    out[:3, :3] = rotation_about((0.0, -1.0, 0.0), math.radians(degrees)).numpy() @ out[:3, :3]
+    return out
+
+
+def test_open_gives_world_info_and_the_first_frame(qtbot, bridge):
+    frames = []
+    bridge.frame.connect(frames.append)
+    info = open_room(qtbot, bridge)
+    assert (info.width, info.height) == (128, 96) and info.segments == 0
+    assert np.allclose(info.pose, np.eye(4)) and info.K.shape == (3, 3)
+    f = frames[-1]
+    assert isinstance(f, ViewFrame) and f.rgb.shape == (96, 128, 3) and f.rgb.dtype == np.uint8
+    assert f.holes.shape == (12, 16) and not f.holes.all()
+    assert f.rgb.std() > 10  # the room, not a blank image
+
+
+def test_moves_show_the_memory_and_the_newest_pose_wins(qtbot, bridge):
+    info = open_room(qtbot, bridge)
+    frames = []
+    bridge.frame.connect(frames.append)
+    last = turned(info.pose, 20)
+    # posted in one go: the worker skips the stale ones
+    with qtbot.waitSignal(
+        bridge.frame, timeout=10000, check_params_cb=lambda f: np.allclose(f.pose, last)
+    ):
+        for deg in range(1, 21):
+            bridge.move(turned(info.pose, deg))
+    assert len(frames) < 20
+    assert frames[-1].holes.any()  # turned toward what the photo did not show
+
+
+def test_generation_runs_ahead_of_the_camera_and_fills_the_memory(qtbot, bridge):
+    info = open_room(qtbot, bridge)
+    stats = []
+    bridge.stats.connect(stats.append)
+    bridge.set_generating(True)
+    bridge.move(turned(info.pose, 0.0))
+    with qtbot.waitSignal(
+        bridge.stats, timeout=30000, check_params_cb=lambda s: s["segments"] == 1
+    ):
+        bridge.move(turned(info.pose, 10.0))
+    assert stats[-1]["entries"] > 0 and stats[-1]["can_undo"] == 1
+    # undo takes it back
+    with qtbot.waitSignal(bridge.undone, timeout=10000) as undone:
+        bridge.undo()
+    assert undone.args == [0]
+
+
+def test_save_and_load_back(qtbot, bridge, tmp_path):
+    info = open_room(qtbot, bridge)
+    bridge.set_generating(True)
+    bridge.move(info.pose)
+    with qtbot.waitSignal(
+        bridge.stats, timeout=30000, check_params_cb=lambda s: s["segments"] == 1
+    ):
+        bridge.move(turned(info.pose, 15.0))
+
+    def snapshot(into):
+        def read(world):
+            _, r = world.view(info.pose)
+            into.update(entries=len(world.memory), latent=r.latent.clone())
+
+        return read
+
+    held = {}
+    bridge.call(snapshot(held))
+    with qtbot.waitSignal(bridge.saved, timeout=30000) as saved:
+        bridge.save(str(tmp_path / "w.lsworld"))
+    with qtbot.waitSignal(bridge.opened, timeout=30000) as opened:
+        bridge.open(saved.args[0])
+    assert opened.args[0].segments == 1 and len(opened.args[0].trajectory) == 1 + 2
+    loaded = {}
+    with qtbot.waitSignal(bridge.frame, timeout=10000, check_params_cb=lambda f: bool(loaded)):
+        bridge.call(snapshot(loaded))
+        bridge.move(info.pose)
+    assert loaded["entries"] == held["entries"]
+    assert (loaded["latent"] == held["latent"]).all()
+
+
+def test_corrupt_image_and_world_give_messages_and_keep_the_world(qtbot, bridge, tmp_path):
+    open_room(qtbot, bridge)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    with qtbot.waitSignal(bridge.error, timeout=10000) as err:
+        bridge.open(str(bad))
+    assert "Could not open" in err.args[0] and "broken.png" in err.args[0]
+    world = tmp_path / "bad.lsworld"
+    world.mkdir()
+    (world / "world.json").write_text("{ truncated")
+    with qtbot.waitSignal(bridge.error, timeout=10000) as err:
+        bridge.open(str(world))
+    assert "Could not open" in err.args[0]
+    # the room is still there and answers
+    with qtbot.waitSignal(bridge.frame, timeout=10000) as f:
+        bridge.move(np.eye(4))
+    assert f.args[0].rgb.std() > 10
+
+
+class FailingGenerator:
+    """Fails on its second call: an engine exception in the middle of a segment."""
+
+    name = "failing"
+
+    def __init__(self):
+        from engine.models.generator import EmbeddedGenerator
+
+        self.inner, self.calls = EmbeddedGenerator(), 0
+
+    def fill(self, latent, known, depth, context):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("the generator broke")
+        return self.inner.fill(latent, known, depth, context)
+
+
+def test_engine_exception_mid_segment_leaves_the_last_good_segment(qtbot):
+    bridge = EngineBridge(CONFIG, backends={"generator": FailingGenerator()}, threads=1)
+    try:
+        info = open_room(qtbot, bridge)
+        before = {}
+        bridge.call(lambda w: before.update(entries=len(w.memory), segments=w.segments))
+        bridge.set_generating(True)
+        bridge.move(info.pose)
+        with qtbot.waitSignal(bridge.error, timeout=30000) as err:
+            bridge.move(turned(info.pose, 12.0))
+        assert "the generator broke" in err.args[0]
+        after = {}
+        with qtbot.waitSignal(bridge.frame, timeout=10000, check_params_cb=lambda f: bool(after)):
+            bridge.call(lambda w: after.update(entries=len(w.memory), segments=w.segments))
+            bridge.move(info.pose)
+        assert after == before
+    finally:
+        bridge.shutdown()
+
+
+def test_bad_pose_is_refused_with_a_message(qtbot, bridge):
+    with qtbot.waitSignal(bridge.error, timeout=1000) as err:
+        bridge.move(np.full((4, 4), np.nan))
+    assert "4x4" in err.args[0]

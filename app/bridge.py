@@ -16,7 +16,8 @@ Moves that arrive meanwhile wait in the slot; the newest is shown once the segme
 
 Threads: torch on the worker uses `threads` intra-op threads, by default all cores but
 one (at least 1), so the GUI thread and the OpenGL driver (Mesa's llvmpipe draws on the
-CPU) keep a core: on a 2-core machine the engine gets one.
+CPU) keep a core: on a 2-core machine the engine gets one. The worker thread also runs at
+a lower priority (nice +10 on Linux), so that when the GUI needs the CPU it gets it first.
 """
 
 from __future__ import annotations
@@ -54,6 +55,20 @@ class WorldInfo:
 
 def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
+
+
+ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
+
+
+def lower_priority(nice: int) -> bool:
+    """Lower the calling thread's scheduling priority (Linux: a thread id works as a process
+    id for setpriority). False where the system does not allow it."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+        return True
+    except (AttributeError, OSError):
+        return False
 
 
 class EngineBridge(QObject):
@@ -151,6 +166,7 @@ class EngineBridge(QObject):
 
     def _run(self) -> None:
         torch.set_num_threads(self.threads)
+        lower_priority(ENGINE_NICE)
         while True:
             with self._lock:
                 while not (self._stop or self._commands or self._pose is not None):

@@ -15,6 +15,7 @@ torch, microseconds); every image-sized tensor stays on the engine thread.
 from __future__ import annotations
 
 import time
+from collections import deque
 
 import numpy as np
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
@@ -147,6 +148,11 @@ class Viewport(QOpenGLWidget):
         self._drag: QPoint | None = None
         self._last_tick = time.perf_counter()
         self._paints: list[float] = []
+        # for the interactive benchmark: (time, view pose, engine frame index) per repaint,
+        # and the time of every timer tick
+        self.paint_log: deque = deque(maxlen=4096)
+        self.tick_log: deque = deque(maxlen=4096)
+        self.paint_ms: deque = deque(maxlen=4096)
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
@@ -235,6 +241,7 @@ class Viewport(QOpenGLWidget):
 
     def _tick(self) -> None:
         now = time.perf_counter()
+        self.tick_log.append(now)
         dt, self._last_tick = min(now - self._last_tick, 0.1), now
         if self.navigator is not None and self.navigator.tick(dt):
             self._moved()
@@ -258,7 +265,8 @@ class Viewport(QOpenGLWidget):
     def paintGL(self) -> None:  # noqa: N802
         if self.renderer is None:
             return
-        self._paints.append(time.perf_counter())
+        self._paint_start = time.perf_counter()
+        self._paints.append(self._paint_start)
         if self._pending is not None:
             self.renderer.set_frame(self._pending)
             self._pending = None
@@ -276,3 +284,5 @@ class Viewport(QOpenGLWidget):
             self.ctx.viewport = ((w - vw) // 2, (h - vh) // 2, vw, vh)
             pose = self.navigator.pose if self.navigator is not None else None
             self.renderer.draw(pose, clear=False)
+            self.paint_log.append((time.perf_counter(), pose, self.renderer.frame.index))
+            self.paint_ms.append(1e3 * (time.perf_counter() - self._paint_start))

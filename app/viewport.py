@@ -73,22 +73,20 @@ class Navigator:
 
     def press(self, key) -> bool:
         """A key went down; True when it is one of the navigator's."""
-        if key == Qt.Key.Key_Shift:
-            self.sprint = True
-            return True
-        if key in MOVE_KEYS:
-            self.held.add(key)
-            return True
-        return False
+        return self._key(key, True)
 
     def release(self, key) -> bool:
+        """A key went up; True when it is one of the navigator's."""
+        return self._key(key, False)
+
+    def _key(self, key, down: bool) -> bool:
         if key == Qt.Key.Key_Shift:
-            self.sprint = False
-            return True
-        if key in MOVE_KEYS:
-            self.held.discard(key)
-            return True
-        return False
+            self.sprint = down
+        elif key in MOVE_KEYS:
+            (self.held.add if down else self.held.discard)(key)
+        else:
+            return False
+        return True
 
     def clear(self) -> None:
         """Forget held keys (focus lost: no key-up will come)."""

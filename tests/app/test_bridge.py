@@ -31,6 +31,15 @@ def open_room(qtbot, bridge) -> WorldInfo:
     return opened.args[0]
 
 
+def settle(qtbot, bridge, pose):
+    """Move to pose and wait until the engine has shown it (so the next move is a motion
+    from it, not merged with it: the newest pose wins)."""
+    with qtbot.waitSignal(
+        bridge.frame, timeout=30000, check_params_cb=lambda f: np.allclose(f.pose, pose)
+    ):
+        bridge.move(pose)
+
+
 def turned(pose, degrees):
     out = np.array(pose, copy=True)
     out[:3, :3] = rotation_about((0.0, -1.0, 0.0), math.radians(degrees)).numpy() @ out[:3, :3]
@@ -84,7 +93,7 @@ def test_generation_runs_ahead_of_the_camera_and_fills_the_memory(qtbot, bridge)
 def test_save_and_load_back(qtbot, bridge, tmp_path):
     info = open_room(qtbot, bridge)
     bridge.set_generating(True)
-    bridge.move(info.pose)
+    settle(qtbot, bridge, info.pose)
     with qtbot.waitSignal(
         bridge.stats, timeout=30000, check_params_cb=lambda s: s["segments"] == 1
     ):
@@ -155,7 +164,7 @@ def test_engine_exception_mid_segment_leaves_the_last_good_segment(qtbot):
         before = {}
         bridge.call(lambda w: before.update(entries=len(w.memory), segments=w.segments))
         bridge.set_generating(True)
-        bridge.move(info.pose)
+        settle(qtbot, bridge, info.pose)
         with qtbot.waitSignal(bridge.error, timeout=30000) as err:
             bridge.move(turned(info.pose, 12.0))
         assert "the generator broke" in err.args[0]

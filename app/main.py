@@ -9,8 +9,27 @@ from __future__ import annotations
 import sys
 
 
+def no_display_message() -> str | None:
+    """Why no window can open here (Linux without X11 or Wayland), or None."""
+    import os
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "latentscape: error: no display to open the explorer on (neither DISPLAY nor "
+        "WAYLAND_DISPLAY is set). Run it in a desktop session, or under a virtual one with "
+        "`xvfb-run -a latentscape`; the command line works without one (`latentscape --help`)."
+    )
+
+
 def explore(source: str | None = None, argv: list[str] | None = None) -> int:
     """Open the main window (on SOURCE if given) and run until it closes; the exit code."""
+    message = no_display_message()
+    if message is not None:
+        print(message, file=sys.stderr)
+        return 1
     from PySide6.QtGui import QSurfaceFormat
     from PySide6.QtWidgets import QApplication
 

@@ -83,3 +83,17 @@ def test_errors_become_exit_codes(fake_bench, capsys, error, code, message):
     fake_bench.raises = error
     assert cli.main(["bench", "memory", "--quick"]) == code
     assert capsys.readouterr().err.strip() == message
+
+
+def test_launcher_without_a_display_says_how_to_run(monkeypatch, capsys):
+    from app import main as launcher
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr(launcher.sys, "platform", "linux")
+    assert launcher.main([]) == 1
+    assert "xvfb-run" in capsys.readouterr().err
+    assert launcher.main(["explore", "room"]) == 1
+    # every other command still goes to the command line
+    assert launcher.main(["--version"]) == 0

@@ -24,21 +24,28 @@ def no_display_message() -> str | None:
     )
 
 
+def application(argv: list[str]):
+    """The QApplication, with the OpenGL 3.3 core format set before it exists (the viewport
+    needs it); the existing one if there is one."""
+    from PySide6.QtGui import QSurfaceFormat
+    from PySide6.QtWidgets import QApplication
+
+    from app.viewport import gl_format
+
+    QSurfaceFormat.setDefaultFormat(gl_format())
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName("Latentscape")
+    app.setOrganizationName("Latentscape")
+    return app
+
+
 def explore(source: str | None = None, argv: list[str] | None = None) -> int:
     """Open the main window (on SOURCE if given) and run until it closes; the exit code."""
     message = no_display_message()
     if message is not None:
         print(message, file=sys.stderr)
         return 1
-    from PySide6.QtGui import QSurfaceFormat
-    from PySide6.QtWidgets import QApplication
-
-    from app.viewport import gl_format
-
-    QSurfaceFormat.setDefaultFormat(gl_format())  # before the QApplication exists
-    app = QApplication.instance() or QApplication(argv or [sys.argv[0]])
-    app.setApplicationName("Latentscape")
-    app.setOrganizationName("Latentscape")
+    app = application(argv or [sys.argv[0]])
     from app.window import MainWindow
 
     window = MainWindow()

@@ -117,6 +117,10 @@ class FrameRenderer:
             self._holes.filter = (moderngl.NEAREST, moderngl.NEAREST)
         self._holes.write((frame.holes.astype(np.uint8) * 255).tobytes())
         self._upload_grid(corner_depths(frame.depth))
+        p = self.program
+        p["size"].value = (float(w), float(h))
+        p["K"].write(frame.K.T.astype("f4").tobytes())  # GLSL matrices are column-major
+        p["K_inv"].write(np.linalg.inv(frame.K).T.astype("f4").tobytes())
         self.frame = frame
 
     def _upload_grid(self, corners: np.ndarray) -> None:
@@ -160,14 +164,10 @@ class FrameRenderer:
         if self.frame is None:
             return
         f = self.frame
-        h, w, _ = f.rgb.shape
         warp = view_pose is not None and not np.allclose(view_pose, f.pose, atol=1e-9)
         p = self.program
         p["warp"].value = bool(warp)
-        p["size"].value = (float(w), float(h))
         p["far_depth"].value = float(self.far_depth)
-        p["K"].write(f.K.T.astype("f4").tobytes())  # GLSL matrices are column-major
-        p["K_inv"].write(np.linalg.inv(f.K).T.astype("f4").tobytes())
         if warp:
             # frame camera -> world -> view camera
             rel = np.linalg.inv(np.asarray(view_pose, np.float64)) @ f.pose

@@ -145,7 +145,7 @@ class Viewport(QOpenGLWidget):
         self.gl_error: str | None = None
         self._drag: QPoint | None = None
         self._last_tick = time.perf_counter()
-        self._paints: list[float] = []
+        self._paints: deque = deque(maxlen=240)  # repaint times, for fps
         # for the interactive benchmark: (time, view pose, engine frame index) per repaint,
         # and the time of every timer tick
         self.paint_log: deque = deque(maxlen=4096)
@@ -190,8 +190,7 @@ class Viewport(QOpenGLWidget):
     def fps(self) -> float:
         """Repaints per second over the last second."""
         now = time.perf_counter()
-        self._paints = [t for t in self._paints if now - t <= 1.0]
-        return float(len(self._paints))
+        return float(sum(now - t <= 1.0 for t in self._paints))
 
     # ---- input
 

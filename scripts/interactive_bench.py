@@ -41,14 +41,11 @@ def main() -> int:
     args = parser.parse_args()
 
     from PySide6.QtCore import QPoint, QSettings, Qt
-    from PySide6.QtGui import QSurfaceFormat
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from app.viewport import gl_format
+    from app.main import application
 
-    QSurfaceFormat.setDefaultFormat(gl_format())
-    app = QApplication([sys.argv[0], "-platform", "xcb"])
+    app = application([sys.argv[0], "-platform", "xcb"])
     from app.window import MainWindow
 
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)

@@ -33,13 +33,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from PySide6.QtCore import QSettings
-    from PySide6.QtGui import QSurfaceFormat
-    from PySide6.QtWidgets import QApplication
 
-    from app.viewport import gl_format
+    from app.main import application
 
-    QSurfaceFormat.setDefaultFormat(gl_format())
-    app = QApplication([sys.argv[0], "-platform", "xcb"])
+    app = application([sys.argv[0], "-platform", "xcb"])
     from app.window import MainWindow
 
     settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
@@ -59,9 +56,8 @@ def main() -> int:
         time.sleep(0.01)
     window.viewport.update()
     app.processEvents()
-    grab = window.viewport.grabFramebuffer().convertToFormat(
-        window.viewport.grabFramebuffer().Format.Format_RGB888
-    )
+    grab = window.viewport.grabFramebuffer()
+    grab = grab.convertToFormat(grab.Format.Format_RGB888)
     w, h = grab.width(), grab.height()
     data = np.frombuffer(grab.constBits(), np.uint8, count=grab.sizeInBytes())
     pixels = data.reshape(h, grab.bytesPerLine())[:, : w * 3].reshape(h, w, 3)

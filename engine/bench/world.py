@@ -154,15 +154,14 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
     segments = default_path(scene.camera.pose, segments=5, frames=frames)
     room = synth.room_scene(0)
 
+    def both(codec, segs, name: str) -> tuple[dict, dict]:
+        """The same flight with the latent memory and with the RGB baseline."""
+        latent = fly(base, codec, scene, segs, f"latent memory, {name}")
+        rgb_config = WorldConfig(**{**base.to_dict(), "memory": "rgb"})
+        return latent, fly(rgb_config, codec, scene, segs, f"rgb memory, {name}")
+
     embedded = make_codec("embedded")
-    latent = fly(base, embedded, scene, segments, "latent memory, embedded codec")
-    rgb = fly(
-        WorldConfig(**{**base.to_dict(), "memory": "rgb"}),
-        embedded,
-        scene,
-        segments,
-        "rgb memory, embedded codec",
-    )
+    latent, rgb = both(embedded, segments, "embedded codec")
     result = {
         "config": {
             "quick": quick,
@@ -181,16 +180,9 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
         },
         "embedded": side_by_side(latent, rgb),
     }
-    taesd = make_codec("taesd-random:4")
-    lat_t = fly(base, taesd, scene, segments, "latent memory, TAESD-size codec")
-    rgb_t = fly(
-        WorldConfig(**{**base.to_dict(), "memory": "rgb"}),
-        taesd,
-        scene,
-        segments,
-        "rgb memory, TAESD-size codec",
+    result["taesd"] = side_by_side(
+        *both(make_codec("taesd-random:4"), segments, "TAESD-size codec")
     )
-    result["taesd"] = side_by_side(lat_t, rgb_t)
     if not quick:
         from diffusers import AutoencoderKL
 
@@ -207,16 +199,7 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
             layers_per_block=2,
         ).eval()
         sd = DiffusersCodec(vae, name="sd-vae-random")
-        one = segments[:1]
-        lat_s = fly(base, sd, scene, one, "latent memory, SD-VAE-size codec")
-        rgb_s = fly(
-            WorldConfig(**{**base.to_dict(), "memory": "rgb"}),
-            sd,
-            scene,
-            one,
-            "rgb memory, SD-VAE-size codec",
-        )
-        result["sd_vae"] = side_by_side(lat_s, rgb_s)
+        result["sd_vae"] = side_by_side(*both(sd, segments[:1], "SD-VAE-size codec"))
     result["closed_loop"] = closed_loop(latent, embedded.factor)
     result["ground_truth"] = ground_truth(latent, lambda cam: room.render(cam).rgb, embedded.factor)
     print_report(result)

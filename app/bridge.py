@@ -1,10 +1,17 @@
 """The engine bridge: one worker thread owns the World and every tensor.
 
 The GUI calls the command methods (`open`, `move`, `set_generating`, `save`, `undo`,
-`cancel`, `shutdown`); they only post to a mailbox and return at once. Camera moves are a
-single slot where the newest pose wins, so a worker that falls behind skips stale poses
-instead of queueing them; the other commands run in order. Results come back as Qt signals
-carrying numpy arrays and plain values (`ViewFrame`, `WorldInfo`, dicts), never tensors.
+`erase`, `cancel`, `shutdown`, ...); they only post to a mailbox and return at once. Camera
+moves are a single slot where the newest pose wins, so a worker that falls behind skips
+stale poses instead of queueing them; the other commands run in order. Results come back as
+Qt signals carrying numpy arrays and plain values (`ViewFrame`, `WorldInfo`, `MemoryMap`,
+`Inspection`, dicts), never tensors. The map is sent after every change of the memory
+(each generated frame, erase, undo); the minimap draws the newest at its own rate. An
+inspection is made only while the inspector is shown (`set_inspecting`).
+
+Nothing is lost on a crash: with `autosave` set, every `autosave_every` segments the world
+is saved (atomically, like every save) to that recovery folder, and `save_recovery` writes
+it on demand (the window does on close, when the world has unsaved changes).
 
 Generation policy (`_on_move`): the view at a pose is the memory's readout, decoded. When
 the readout's holes cover more than `generate_threshold` of it and generation is on, a
@@ -50,13 +57,61 @@ class WorldInfo:
     config: dict
     segments: int
     trajectory: np.ndarray  # (n, 4, 4)
+    ground: np.ndarray  # (4, 3) rows origin, right, forward, up of the ground frame (minimap)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MemoryMap:
+    """The memory seen from above, for the minimap (made on the engine thread, numpy only).
+
+    Ground coordinates are (x, y) = (right, forward) of the seed camera, on the plane
+    through it perpendicular to world up (engine.memory.latent.GroundFrame).
+    count (rows, cols) float32: entries per cell; segment (rows, cols) int64: the newest
+    segment that wrote into the cell (-1 empty; 0 is the seed photo); extent (x0, x1, y0,
+    y1): the ground rectangle the grid covers, row 0 at the far edge (y1), column 0 at x0;
+    current: the world's segment count (age of a cell = current - segment); trajectory
+    (n, 2): every camera the world rendered, in ground coordinates; keyframes (k, 2): the
+    seed camera and the last camera of each segment.
+    """
+
+    count: np.ndarray
+    segment: np.ndarray
+    extent: tuple[float, float, float, float]
+    current: int
+    trajectory: np.ndarray
+    keyframes: np.ndarray
+
+
+@dataclass
+class Inspection:
+    """What the memory holds in the current view, for the inspector (engine thread, numpy).
+
+    All maps are on the latent grid (h, w). pca (h, w, 3) uint8: the readout latent's first
+    three principal components (basis fixed per world, from the seed latent) as colours,
+    black at holes; known (h, w) bool; age (h, w) int64: segments since the entry seen was
+    written (-1 at holes and sky); depth (h, w) float32: camera z (0 at holes, inf on sky);
+    dynamic (h, w) bool or None: seed tokens the dynamic filter kept out of the memory
+    (None when no dynamic mask was given); summary: LatentMemory.summary() plus rgb_bytes;
+    growth (k, 3) float64 rows of (segment, entries, bytes) as the memory holds them now
+    (cumulative over the segments that wrote the entries still held).
+    """
+
+    pca: np.ndarray
+    known: np.ndarray
+    age: np.ndarray
+    depth: np.ndarray
+    dynamic: np.ndarray | None
+    summary: dict
+    growth: np.ndarray
 
 
 def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+# What an RGB point memory holds per pixel point: float32 xyz + uint8 rgb
+RGB_POINT_BYTES = 15
 ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
 
 
@@ -81,7 +136,10 @@ class EngineBridge(QObject):
     error = Signal(str)  # a message for the user; the world is unchanged
     busy = Signal(bool)  # a segment is being generated
     saved = Signal(str)  # path of a saved world
-    undone = Signal(int)  # segments left after an undo
+    undone = Signal(str)  # what an undo took back ("segment 3", "erase")
+    memory_map = Signal(object)  # MemoryMap, after every change of the memory
+    inspection = Signal(object)  # Inspection of each view shown, while inspecting is on
+    autosaved = Signal(str)  # path of the recovery copy
 
     def __init__(
         self,
@@ -90,6 +148,9 @@ class EngineBridge(QObject):
         threads: int | None = None,
         generate_threshold: float = 0.02,
         lookahead_s: float = 0.5,
+        autosave: str | None = None,
+        autosave_every: int = 3,
+        map_resolution: int = 128,
     ) -> None:
         super().__init__()
         from engine.world import WorldConfig
@@ -99,6 +160,13 @@ class EngineBridge(QObject):
         self.threads = threads or default_threads()
         self.generate_threshold = generate_threshold
         self.lookahead_s = lookahead_s
+        self.autosave = autosave  # folder of the recovery copy; None: no autosave
+        self.autosave_every = autosave_every  # segments between two recovery copies
+        self.map_resolution = map_resolution
+        self._inspecting = False
+        self._unsaved = False  # the world changed since it was opened or saved
+        self._drain = False  # shutting down after the commands already posted
+        self._pca: tuple | None = None  # (mean, basis, lo, hi) of the open world's latents
         self._lock = threading.Condition()
         self._commands: deque = deque()
         self._pose: tuple[np.ndarray, float] | None = None  # newest pose and its time
@@ -142,6 +210,20 @@ class EngineBridge(QObject):
         self._cancel.set()
         self._post("undo", None)
 
+    def erase(self, points, radius: float) -> None:
+        """Remove the memory within radius of the ground points (n, 2): one undo step."""
+        self._cancel.set()
+        self._post("erase", (np.asarray(points, dtype=np.float64).reshape(-1, 2), float(radius)))
+
+    def set_inspecting(self, on: bool) -> None:
+        """Inspections of each view shown (the inspector is visible) or not; turned on, the
+        current view is inspected at once."""
+        self._post("inspecting", bool(on))
+
+    def set_config(self, config) -> None:
+        """The WorldConfig for the next photo or scene opened (saved worlds keep theirs)."""
+        self._post("config", config)
+
     def cancel(self) -> None:
         """Stop the segment being generated; the world stays at its last good segment."""
         self._cancel.set()
@@ -150,11 +232,19 @@ class EngineBridge(QObject):
         """Run fn(world) on the engine thread (tests and inspectors); errors are reported."""
         self._post("call", fn)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def save_recovery(self) -> None:
+        """Write the recovery copy now (to `autosave`), when the world has unsaved changes."""
+        self._post("recovery", None)
+
+    def shutdown(self, timeout: float = 10.0, drain: bool = False) -> None:
+        """Stop the engine thread; with drain, after the commands already posted (a final
+        save), camera moves dropped."""
         with self._lock:
-            self._stop = True
+            self._stop, self._drain = True, drain
+            self._pose = None
             self._lock.notify()
-        self._cancel.set()
+        if not drain:
+            self._cancel.set()
         self._thread.join(timeout)
 
     def _post(self, kind: str, arg) -> None:
@@ -171,7 +261,7 @@ class EngineBridge(QObject):
             with self._lock:
                 while not (self._stop or self._commands or self._pose is not None):
                     self._lock.wait()
-                if self._stop:
+                if self._stop and not (self._drain and self._commands):
                     return
                 if self._commands:
                     kind, arg = self._commands.popleft()
@@ -191,6 +281,18 @@ class EngineBridge(QObject):
                     self._on_save(arg)
                 elif kind == "undo":
                     self._on_undo()
+                elif kind == "recovery":
+                    if self._world is not None and self._unsaved and self.autosave:
+                        self._autosave()
+                elif kind == "erase":
+                    self._on_erase(*arg)
+                elif kind == "inspecting":
+                    self._inspecting = arg
+                    if arg and self._world is not None:
+                        pose = self._last_pose[0] if self._last_pose else self._world.camera.pose
+                        self._show(np.asarray(pose))
+                elif kind == "config":
+                    self.config = arg
                 elif kind == "call":
                     arg(self._world)
             except Exception as e:  # the GUI shows it; the world is as it was
@@ -215,11 +317,14 @@ class EngineBridge(QObject):
             config=world.config.to_dict(),
             segments=world.segments,
             trajectory=np.stack([p.numpy() for p in world.trajectory]),
+            ground=_ground(world),
             notes=list(world.notes),
         )
+        self._pca = _pca_basis(world.seed_latent)
+        self._unsaved = False
         self.opened.emit(info)
         self._show(cam.pose.numpy())
-        self._emit_stats()
+        self._changed(edit=False)
 
     def _on_save(self, path: str) -> None:
         from engine.io import save_world
@@ -227,17 +332,29 @@ class EngineBridge(QObject):
         if self._world is None:
             raise RuntimeError("there is no world to save: open a photo or a scene first")
         out = save_world(self._world, Path(path))
+        self._unsaved = False
         self.saved.emit(str(out))
 
     def _on_undo(self) -> None:
         self._cancel.clear()
         if self._world is None:
             raise RuntimeError("there is no world: open a photo or a scene first")
-        left = self._world.undo_segment()
-        self.undone.emit(left)
+        what = self._world.undo()
+        self.undone.emit(what)
         if self._last_pose is not None:
             self._show(self._last_pose[0])
-        self._emit_stats()
+        self._changed()
+
+    def _on_erase(self, points: np.ndarray, radius: float) -> None:
+        self._cancel.clear()
+        if self._world is None:
+            raise RuntimeError("there is no world: open a photo or a scene first")
+        removed = self._world.erase_ground(points, radius)
+        self.progress.emit(0, 0, f"erased {removed:,} memory entries")
+        if removed:
+            if self._last_pose is not None:
+                self._show(self._last_pose[0])
+            self._changed()
 
     def _on_move(self, pose: np.ndarray, at: float) -> None:
         world = self._world
@@ -272,15 +389,18 @@ class EngineBridge(QObject):
         world = self._world
         self._cancel.clear()
         self.busy.emit(True)
+        before = world.segments
         try:
             world.segment(poses, on_event=self._on_event, cancel=self._cancel.is_set)
         except WorldCancelled as e:
             self.progress.emit(0, 0, str(e))
         finally:
             self.busy.emit(False)
-            self._emit_stats()
+            self._changed(edit=world.segments != before)
         if self._last_pose is not None:
             self._show(self._last_pose[0])
+        if self.autosave and world.segments % max(1, self.autosave_every) == 0:
+            self._autosave()
 
     def _on_event(self, e) -> None:
         if e.kind == "progress":
@@ -288,12 +408,15 @@ class EngineBridge(QObject):
             self.progress.emit(done, e.frames * e.steps, f"segment {e.segment}")
         elif e.kind == "frame":
             self._emit_frame(e.rgb, e.depth, ~e.known, e.camera.pose, e.segment)
+            self._emit_map()
 
     def _show(self, pose):
         """Emit the memory's view at pose; returns the readout."""
         rgb, r = self._world.view(pose)
         depth = r.depth.masked_fill(~r.known, 0.0)
         self._emit_frame(rgb, depth, ~r.known, self._world.camera_at(pose).pose, 0)
+        if self._inspecting:
+            self._emit_inspection(r)
         return r
 
     def _emit_frame(self, rgb, depth, holes, pose, segment: int) -> None:
@@ -311,6 +434,78 @@ class EngineBridge(QObject):
             )
         )
 
+    def _changed(self, edit: bool = True) -> None:
+        """The memory changed (edit: by the user, so it is unsaved): stats and the map."""
+        self._unsaved |= edit
+        self._emit_stats()
+        self._emit_map()
+
+    def _autosave(self) -> None:
+        """A recovery copy of the world (atomic, like every save); a failure is reported and
+        generation goes on."""
+        from engine.io import save_world
+
+        try:
+            out = save_world(self._world, Path(self.autosave))
+        except Exception as e:
+            self.error.emit(f"Could not write the recovery copy to {self.autosave}: {e}")
+            return
+        self.autosaved.emit(str(out))
+
+    def _emit_map(self) -> None:
+        world = self._world
+        memory = world.memory
+        if not hasattr(memory, "occupancy"):  # the RGB baseline memory has no map
+            return
+        occ = memory.occupancy(self.map_resolution)
+        poses = torch.stack(world.trajectory)
+        positions = poses[:, :3, 3]
+        n = world.config.frames_per_segment
+        keys = positions[[0, *range(n, len(positions), n)]] if len(positions) > 1 else positions
+        frame = memory.frame
+        self.memory_map.emit(
+            MemoryMap(
+                count=occ.count.numpy(),
+                segment=occ.segment.numpy(),
+                extent=occ.extent,
+                current=world.segments,
+                trajectory=frame.to_ground(positions).numpy(),
+                keyframes=frame.to_ground(keys).numpy(),
+            )
+        )
+
+    def _emit_inspection(self, r) -> None:
+        world = self._world
+        memory = world.memory
+        if not hasattr(memory, "entries") or self._pca is None:
+            return
+        h, w = r.known.shape
+        geometry = r.ids >= 0
+        age = torch.full((h, w), -1, dtype=torch.int64)
+        if bool(geometry.any()):
+            age[geometry] = memory.entries(r.ids[geometry])["age"]
+        summary = memory.summary()
+        factor = world.codec.factor
+        summary["rgb_bytes"] = summary["entries"] * factor * factor * RGB_POINT_BYTES
+        by_segment = memory.counts_by_segment()
+        segments = sorted(by_segment)
+        entries = np.cumsum([by_segment[k] for k in segments]).astype(np.float64)
+        per_entry = summary["bytes"] / max(1, summary["entries"])
+        dynamic = world.dynamic
+        self.inspection.emit(
+            Inspection(
+                pca=_pca_colours(r.latent, r.known, self._pca),
+                known=r.known.numpy(),
+                age=age.numpy(),
+                depth=r.depth.float().numpy(),
+                dynamic=None if dynamic is None else dynamic.numpy(),
+                summary=summary,
+                growth=np.stack(
+                    [np.asarray(segments, np.float64), entries, entries * per_entry], 1
+                ).reshape(-1, 3),
+            )
+        )
+
     def _emit_stats(self) -> None:
         world = self._world
         if world is None:
@@ -322,13 +517,47 @@ class EngineBridge(QObject):
                 "entries": entries,
                 "bytes": world.memory.nbytes,
                 # what an RGB point memory would hold for the same surfaces: factor^2 pixel
-                # points per token, 15 bytes each (float32 xyz + uint8 rgb)
-                "rgb_bytes": entries * factor * factor * 15,
+                # points per token
+                "rgb_bytes": entries * factor * factor * RGB_POINT_BYTES,
                 "segments": world.segments,
                 "can_undo": world.can_undo,
+                "unsaved": self._unsaved,
                 "backend": f"{world.config.codec} / {world.config.generator}",
             }
         )
+
+
+def _ground(world) -> np.ndarray:
+    """The ground frame (4, 3): origin, right, forward, up."""
+    from engine.memory.latent import GroundFrame
+
+    frame = world.memory.frame or GroundFrame.from_camera(world.camera)
+    return np.stack([getattr(frame, k).numpy() for k in ("origin", "right", "forward", "up")])
+
+
+def _pca_basis(latent: torch.Tensor) -> tuple:
+    """The first three principal directions of a latent (C, h, w) over its tokens, and the
+    2nd-98th percentile range of each projection: a fixed colour map for one world, so the
+    same token shows the same colour from every view."""
+    x = latent.reshape(latent.shape[0], -1).T.double()  # (tokens, C)
+    mean = x.mean(0)
+    _, _, v = torch.linalg.svd(x - mean, full_matrices=False)
+    basis = v[:3].T  # (C, <=3)
+    if basis.shape[1] < 3:  # fewer than 3 channels: repeat the last component
+        basis = torch.cat([basis, basis[:, -1:].expand(-1, 3 - basis.shape[1])], 1)
+    proj = (x - mean) @ basis
+    lo, hi = torch.quantile(proj, 0.02, dim=0), torch.quantile(proj, 0.98, dim=0)
+    return mean, basis, lo, torch.maximum(hi, lo + 1e-6)
+
+
+def _pca_colours(latent: torch.Tensor, known: torch.Tensor, pca: tuple) -> np.ndarray:
+    mean, basis, lo, hi = pca
+    c, h, w = latent.shape
+    proj = (latent.reshape(c, -1).T.double() - mean) @ basis
+    rgb = ((proj - lo) / (hi - lo)).clamp(0, 1) * 255 + 0.5
+    rgb = rgb.to(torch.uint8).reshape(h, w, 3)
+    rgb[~known] = 0
+    return rgb.numpy()
 
 
 def _message(kind: str, e: Exception) -> str:
@@ -336,6 +565,7 @@ def _message(kind: str, e: Exception) -> str:
         "open": "Could not open",
         "save": "Could not save the world",
         "undo": "Could not undo",
+        "erase": "Could not erase",
         "move": "The engine failed while generating",
         "call": "Engine call failed",
     }.get(kind, "Engine error")

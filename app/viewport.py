@@ -18,8 +18,8 @@ import time
 from collections import deque
 
 import numpy as np
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QSurfaceFormat
+from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QCursor, QSurfaceFormat
 from PySide6.QtOpenGLWidgets import QOpenGLWidget
 from PySide6.QtWidgets import QLabel
 
@@ -40,12 +40,15 @@ CONTROLS = [
     ("Q / E", "down / up"),
     ("Shift", "sprint (3x)"),
     ("drag", "look around"),
+    ("C", "capture the mouse to look (Esc releases)"),
     ("wheel", "flying speed"),
     ("Space", "start / pause generation"),
     ("F", "tint generated tokens"),
+    ("R", "record the camera path (again: stop)"),
+    ("Esc", "release the mouse / cancel the segment"),
     ("Ctrl+O", "open a photo"),
     ("Ctrl+S", "save the world"),
-    ("Ctrl+Z", "undo the last segment"),
+    ("Ctrl+Z", "undo the last segment or erase"),
     ("F12", "screenshot"),
     ("F1", "this help"),
 ]
@@ -122,6 +125,10 @@ class Navigator:
     def set_pose(self, pose) -> None:
         self.controller.set_pose(pose)
 
+    def face(self, point) -> None:
+        """Turn about up toward a world point (3,)."""
+        self.controller.face(point)
+
     @property
     def pose(self) -> np.ndarray:
         return self.controller.pose.numpy().copy()
@@ -144,6 +151,7 @@ class Viewport(QOpenGLWidget):
         self.show_holes = False
         self.gl_error: str | None = None
         self._drag: QPoint | None = None
+        self.captured = False  # the mouse looks around without a button; Esc releases
         self._last_tick = time.perf_counter()
         self._paints: deque = deque(maxlen=240)  # repaint times, for fps
         # for the interactive benchmark: (time, view pose, engine frame index) per repaint,
@@ -183,6 +191,24 @@ class Viewport(QOpenGLWidget):
         self.frame = frame
         self.update()
 
+    def set_captured(self, on: bool) -> None:
+        """Capture the mouse (hidden; every move looks around) or release it."""
+        if on == self.captured or (on and self.navigator is None):
+            return
+        self.captured = on
+        self.setMouseTracking(on)
+        if on:
+            self.setFocus()
+            self.grabMouse()
+            self.setCursor(Qt.CursorShape.BlankCursor)
+            self._recentre()
+        else:
+            self.releaseMouse()
+            self.unsetCursor()
+
+    def _recentre(self) -> None:
+        QCursor.setPos(self.mapToGlobal(self.rect().center()))
+
     def toggle_help(self) -> None:
         self.help.setVisible(not self.help.isVisible())
 
@@ -194,7 +220,22 @@ class Viewport(QOpenGLWidget):
 
     # ---- input
 
+    def event(self, event) -> bool:
+        # while captured, Esc releases the mouse before it is any window's shortcut
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and self.captured
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self.captured and event.key() == Qt.Key.Key_Escape:
+            self.set_captured(False)
+            event.accept()
+            return
         if self.navigator is not None and not event.isAutoRepeat():
             if self.navigator.press(event.key()):
                 event.accept()
@@ -211,6 +252,7 @@ class Viewport(QOpenGLWidget):
     def focusOutEvent(self, event) -> None:  # noqa: N802
         if self.navigator is not None:
             self.navigator.clear()
+        self.set_captured(False)
         super().focusOutEvent(event)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
@@ -219,11 +261,18 @@ class Viewport(QOpenGLWidget):
             self.setFocus()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
-        if self._drag is None or self.navigator is None:
+        if self.navigator is None:
             return
         p = event.position().toPoint()
-        d = p - self._drag
-        self._drag = p
+        if self.captured:  # relative to the centre, where the cursor is put back
+            d = p - self.rect().center()
+            if d.x() or d.y():
+                self._recentre()
+        elif self._drag is not None:
+            d = p - self._drag
+            self._drag = p
+        else:
+            return
         if d.x() or d.y():
             self.navigator.look(d.x(), d.y())
             self._moved()

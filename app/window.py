@@ -1,16 +1,23 @@
-"""The main window: a start page, the viewport, menus with every shortcut, a status HUD and
-a log of what went wrong.
+"""The main window: a start page, the viewport, the minimap and inspector docks, menus with
+every shortcut, a status HUD and a log of what went wrong.
 
 Errors never take the window down: the bridge reports them as messages (the world stays at
 its last good state), shown in the status bar and appended to the log dock.
+
+Nothing is lost on a crash: the bridge writes a recovery copy of the world every few
+segments (Settings) and on close when the world has unsaved changes. The next start finds
+it and offers, on the start page, to restore or discard it; `session/running` in the
+settings tells a crash from a clean close. Window layout and settings persist in QSettings.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer
+import numpy as np
+from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -27,7 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import settings as prefs
 from app.bridge import EngineBridge, WorldInfo
+from app.inspector import Inspector
+from app.minimap import Minimap
 from app.viewport import Viewport
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
@@ -71,6 +81,22 @@ class StartPage(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        # shown when a recovery copy of an unsaved world was found
+        self.recovery = QWidget()
+        row = QHBoxLayout(self.recovery)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.recovery_text = QLabel()
+        self.recovery_text.setWordWrap(True)
+        row.addWidget(self.recovery_text, 1)
+        self.restore_button = QPushButton("Restore")
+        self.restore_button.clicked.connect(window.restore_recovery)
+        self.discard_button = QPushButton("Discard")
+        self.discard_button.clicked.connect(window.discard_recovery)
+        row.addWidget(self.restore_button)
+        row.addWidget(self.discard_button)
+        self.recovery.setStyleSheet("QWidget { background: #3a3220; }")
+        self.recovery.hide()
+        layout.addWidget(self.recovery)
         layout.addWidget(QLabel("Recent:"))
         self.recent = QListWidget()
         self.recent.itemActivated.connect(lambda item: window.open_source(item.text()))
@@ -85,14 +111,27 @@ class MainWindow(QMainWindow):
     """See the module docstring."""
 
     def __init__(
-        self, bridge: EngineBridge | None = None, settings: QSettings | None = None
+        self,
+        bridge: EngineBridge | None = None,
+        settings: QSettings | None = None,
+        recovery: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("Latentscape")
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("Latentscape", "Latentscape")
-        self.bridge = bridge or EngineBridge()
+        config, problems = prefs.load_config(self.settings)
+        self.bridge = bridge or EngineBridge(config)
+        self.recovery = Path(recovery) if recovery else default_recovery_path()
+        self.bridge.autosave = str(self.recovery)
+        self.bridge.autosave_every = prefs.autosave_every(self.settings) or 10**9
+        self.crashed = self.settings.value("session/running", "false") in ("true", True)
+        self.settings.setValue("session/running", True)
+        self.settings.sync()
         self.info: WorldInfo | None = None
+        # (time, pose) shown while R records, and the latest recording
+        self.recording: list[tuple[float, np.ndarray]] | None = None
+        self.recorded: list[tuple[float, np.ndarray]] = []
         self.stats: dict = {}
         self.generating = False
         self.busy = False
@@ -113,6 +152,12 @@ class MainWindow(QMainWindow):
         self.log_dock.setWidget(self.log)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.log_dock.hide()
+        self.minimap = Minimap()
+        self.minimap_dock = self._dock("Minimap", "minimap", self.minimap)
+        self.inspector = Inspector()
+        self.inspector_dock = self._dock("Memory inspector", "inspector", self.inspector)
+        self.tabifyDockWidget(self.minimap_dock, self.inspector_dock)
+        self.minimap_dock.raise_()
 
         self.hud = QLabel()
         self.statusBar().addPermanentWidget(self.hud)
@@ -126,9 +171,17 @@ class MainWindow(QMainWindow):
         b.busy.connect(self._on_busy)
         b.progress.connect(self._on_progress)
         b.saved.connect(lambda p: self._note(f"saved the world to {p}"))
-        b.undone.connect(lambda n: self._note(f"undone: {n} segments left"))
+        b.undone.connect(lambda what: self._note(f"undone: {what}"))
+        b.autosaved.connect(self._on_autosaved)
+        b.memory_map.connect(self.minimap.set_map)
+        b.inspection.connect(self.inspector.set_inspection)
+        b.stats.connect(self.inspector.set_stats)
         self.viewport.pose_changed.connect(b.move)
+        self.viewport.pose_changed.connect(self._on_pose)
         self.viewport.gl_failed.connect(self.show_error)
+        self.minimap.face.connect(self.face_point)
+        self.minimap.erase.connect(self._erase)
+        self.inspector_dock.visibilityChanged.connect(b.set_inspecting)
 
         self.hud_timer = QTimer(self)
         self.hud_timer.timeout.connect(self._update_hud)
@@ -138,7 +191,20 @@ class MainWindow(QMainWindow):
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1024, 720)
+            self.resize(1280, 760)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        self._offer_recovery()
+        for problem in problems:
+            self.show_error(problem)
+
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)  # saveState/restoreState find docks by name
+        dock.setWidget(widget)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
 
     # ---- menus
 
@@ -163,21 +229,37 @@ class MainWindow(QMainWindow):
         for name in list_scenes():
             self._action(samples, name, lambda _=False, n=name: self.open_source(n))
         self._action(file, "&Save world...", self.save_world_dialog, QKeySequence.StandardKey.Save)
+        self._action(file, "Save recorded &path...", self.save_path_dialog)
         self._action(file, "Screens&hot", self.screenshot, "F12")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = bar.addMenu("&Edit")
-        self._action(edit, "&Undo last segment", self.bridge.undo, QKeySequence.StandardKey.Undo)
+        self._action(
+            edit, "&Undo last segment or erase", self.bridge.undo, QKeySequence.StandardKey.Undo
+        )
+        edit.addSeparator()
+        self._action(edit, "Se&ttings...", self.settings_dialog, "Ctrl+,")
         world = bar.addMenu("&World")
         self.generate_action = self._action(
             world, "&Generate (start / pause)", self.toggle_generation, "Space"
         )
         self.generate_action.setCheckable(True)
         self._action(world, "&Cancel segment", self.bridge.cancel, "Escape")
+        self.record_action = self._action(world, "&Record path", self.toggle_recording, "R")
+        self.record_action.setCheckable(True)
         view = bar.addMenu("&View")
         self.holes_action = self._action(view, "&Tint generated tokens", self.toggle_holes, "F")
         self.holes_action.setCheckable(True)
-        self._action(view, "&Log", lambda: self.log_dock.setVisible(not self.log_dock.isVisible()))
+        self._action(
+            view, "&Capture mouse (Esc releases)", lambda: self.viewport.set_captured(True), "C"
+        )
+        view.addSeparator()
+        for dock, key in ((self.minimap_dock, "M"), (self.inspector_dock, "I")):
+            action = dock.toggleViewAction()
+            action.setShortcut(QKeySequence(key))
+            view.addAction(action)
+            self.addAction(action)
+        view.addAction(self.log_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Controls", self.viewport.toggle_help, "F1")
 
@@ -188,7 +270,7 @@ class MainWindow(QMainWindow):
         self._note(f"opening {source} ...")
         self.bridge.open(str(source))
         path = Path(str(source))
-        if path.exists():
+        if path.exists() and path.resolve() != self.recovery.resolve():
             self._remember(str(path.resolve()))
 
     def open_photo_dialog(self) -> None:
@@ -230,6 +312,47 @@ class MainWindow(QMainWindow):
             self.open_source(urls[0])
             event.acceptProposedAction()
 
+    def settings_dialog(self) -> None:
+        dialog = prefs.SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.bridge.set_config(dialog.config())
+            self.bridge.autosave_every = prefs.autosave_every(self.settings) or 10**9
+            self._note("settings saved: they apply to the next photo or scene opened")
+
+    # ---- recovery
+
+    def _offer_recovery(self) -> None:
+        page = self.start_page
+        if not (self.recovery / "world.json").is_file():
+            page.recovery.hide()
+            return
+        when = time.strftime(
+            "%Y-%m-%d %H:%M", time.localtime((self.recovery / "world.json").stat().st_mtime)
+        )
+        segments = self.settings.value("recovery/segments", "?")
+        why = (
+            "Latentscape did not close cleanly last time."
+            if self.crashed
+            else "The world of the last session was not saved."
+        )
+        page.recovery_text.setText(
+            f"{why} A recovery copy from {when} ({segments} segments) is kept: restore it?"
+        )
+        page.recovery.show()
+
+    def restore_recovery(self) -> None:
+        self.open_source(str(self.recovery))
+        self.start_page.recovery.hide()
+
+    def discard_recovery(self) -> None:
+        shutil.rmtree(self.recovery, ignore_errors=True)
+        self.start_page.recovery.hide()
+        self._note("recovery copy discarded")
+
+    def _on_autosaved(self, path: str) -> None:
+        self.settings.setValue("recovery/segments", self.stats.get("segments", "?"))
+        self._note(f"recovery copy written to {path}")
+
     # ---- actions
 
     def toggle_generation(self) -> None:
@@ -237,6 +360,74 @@ class MainWindow(QMainWindow):
         self.generate_action.setChecked(self.generating)
         self.bridge.set_generating(self.generating)
         self._note("generation on" if self.generating else "generation paused")
+
+    def toggle_recording(self) -> None:
+        """R: start recording the camera path, or stop and keep it (File > Save recorded
+        path... writes it for `latentscape render --path`)."""
+        if self.recording is None:
+            if self.viewport.navigator is None:
+                self.show_error("open a photo or a scene before recording a path")
+                self.record_action.setChecked(False)
+                return
+            self.recording = [(time.monotonic(), self.viewport.navigator.pose)]
+            self._note("recording the camera path: fly, then press R again")
+        else:
+            self.recording.append((time.monotonic(), self.viewport.navigator.pose))
+            self.recorded, self.recording = self.recording, None
+            self._note(
+                f"recorded {len(self.recorded)} poses: File > Save recorded path... to keep them"
+            )
+        self.record_action.setChecked(self.recording is not None)
+
+    def _on_pose(self, pose) -> None:
+        if self.info is not None:
+            self.minimap.set_camera(pose, self.info.K, self.info.width, self.info.height)
+        if self.recording is not None:
+            self.recording.append((time.monotonic(), np.array(pose, copy=True)))
+
+    def save_path_dialog(self) -> None:
+        if not self.recorded:
+            self.show_error("nothing recorded yet: press R, fly, press R again")
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save recorded path", "path.json", "Pose lists (*.json)"
+        )
+        if path:
+            self.save_recorded(path)
+
+    def save_recorded(self, path: str, fps: float = 24.0) -> bool:
+        """Write the latest recording as a pose list (engine.io.save_poses) at fps frames per
+        second of the time it was flown in (engine.camera.resample_poses), so that
+        `latentscape render --path FILE --fps 24` plays it at the speed it was flown."""
+        from engine.camera import resample_poses
+        from engine.io import save_poses
+
+        times, shown = zip(*self.recorded)
+        poses = resample_poses(times, shown, fps)
+        n = self.bridge.config.frames_per_segment
+        segments = [poses[i : i + n] for i in range(0, len(poses), n)]
+        try:
+            save_poses(path, segments)
+        except OSError as e:
+            self.show_error(f"could not save the path to {path}: {e}")
+            return False
+        self._note(f"saved {len(poses)} poses to {path}")
+        return True
+
+    def face_point(self, x: float, y: float) -> None:
+        """Turn the camera (about world up) to face the ground point (x, y) of the minimap."""
+        nav = self.viewport.navigator
+        if nav is None or self.info is None:
+            return
+        origin, right, forward, _ = self.info.ground
+        target = origin + x * right + y * forward
+        nav.face(target)
+        self.viewport.pose_changed.emit(nav.pose)
+        self.viewport.update()
+
+    def _erase(self, points, radius: float) -> None:
+        self.bridge.erase(points, radius)
+        self._note(f"erasing the memory under the brush ({len(points)} points); Ctrl+Z undoes")
 
     def toggle_holes(self) -> None:
         self.viewport.show_holes = not self.viewport.show_holes
@@ -259,6 +450,9 @@ class MainWindow(QMainWindow):
 
     def _on_opened(self, info: WorldInfo) -> None:
         self.info = info
+        self.minimap.clear()
+        self.minimap.set_ground(info.ground)
+        self.inspector.clear()
         self.viewport.start(info.pose, info.up)
         self.pages.setCurrentWidget(self.viewport)
         self.viewport.setFocus()
@@ -308,5 +502,19 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.settings.setValue("window/geometry", self.saveGeometry())
-        self.bridge.shutdown()
+        self.settings.setValue("window/state", self.saveState())
+        if self.stats.get("unsaved"):
+            self.bridge.save_recovery()  # the next start offers it
+            self.settings.setValue("recovery/segments", self.stats.get("segments", "?"))
+        elif self.info is not None:  # saved or untouched: nothing to recover
+            shutil.rmtree(self.recovery, ignore_errors=True)
+        self.bridge.shutdown(timeout=60.0, drain=True)
+        self.settings.setValue("session/running", False)
+        self.settings.sync()
         super().closeEvent(event)
+
+
+def default_recovery_path() -> Path:
+    """Where the recovery copy lives: the per-user application data folder."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(folder or Path.home() / ".latentscape") / "recovery.lsworld"

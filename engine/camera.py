@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -429,6 +429,32 @@ def interpolate_pose(a: ArrayLike, b: ArrayLike, t: float) -> torch.Tensor:
     return out
 
 
+def resample_poses(times: Sequence[float], poses: Sequence[ArrayLike], fps: float) -> list:
+    """Poses shown at increasing times (seconds) -> poses at a fixed rate: one every 1 / fps
+    from the first time on, each interpolated (interpolate_pose) between the two shown
+    around it, then the last pose if the last sample falls short of it, so the path ends
+    where the flight did. A live recording at display rate becomes a path to render at fps."""
+    fps = _as_positive_float("fps", fps)
+    if len(times) != len(poses) or not poses:
+        raise ValueError(
+            f"need as many times as poses, at least one; got {len(times)} and {len(poses)}"
+        )
+    t = torch.as_tensor(times, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()) or bool((t[1:] < t[:-1]).any()):
+        raise ValueError("times must be finite and non-decreasing")
+    n = int(math.floor(float(t[-1] - t[0]) * fps + 1e-9)) + 1
+    out = []
+    for k in range(n):
+        at = float(t[0]) + k / fps
+        i = min(int(torch.searchsorted(t, at, right=True)) - 1, len(poses) - 1)
+        j = min(i + 1, len(poses) - 1)
+        span = float(t[j] - t[i])
+        out.append(interpolate_pose(poses[i], poses[j], (at - float(t[i])) / span if span else 0.0))
+    if float(t[-1] - t[0]) * fps - (n - 1) > 1e-6:
+        out.append(as_pose(poses[-1]))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Fly controller
 
@@ -573,6 +599,15 @@ class FlyController:
         self.yaw = math.atan2(heading.dot(self.r0).item(), heading.dot(self.f0).item())
         self.pitch = self._clamp_pitch(_elevation(pose[:3, 2], self.up))
         self.position = pose[:3, 3].clone()
+
+    def face(self, point: ArrayLike) -> None:
+        """Turn about up (pitch kept) to head toward a world point (3,); no change when the
+        point lies straight above or below the camera."""
+        d = torch.as_tensor(point, dtype=torch.float64).reshape(3) - self.position
+        heading = d - d.dot(self.up) * self.up
+        if float(heading.norm()) < 1e-9:
+            return
+        self.yaw = math.atan2(heading.dot(self.r0).item(), heading.dot(self.f0).item())
 
     def camera(self, template: Camera) -> Camera:
         """``template``'s intrinsics at the controller's pose."""

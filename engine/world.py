@@ -59,7 +59,7 @@ class WorldConfig:
     depth_tolerance: float = 0.05  # fusion: relative depth band of a frustum cell
     chunk_size: float = 2.0  # side of the memory's index chunks, scene units
     exemplar_frames: int = 4  # recent frames the generator copies from, besides the seed
-    undo_segments: int = 8  # segments that undo_segment() can take back (memory copies kept)
+    undo_segments: int = 8  # changes (segments, erases) undo() can take back (memory copies)
     prompt: str = ""  # text prompt of a diffusion generator (the embedded one has none)
     steps: int = 20  # denoising steps of a diffusion generator
     guidance: float = 5.0  # classifier-free guidance scale of a diffusion generator
@@ -234,6 +234,17 @@ def _latent_mask(mask: Tensor, factor: int) -> Tensor:
     return mask.reshape(h // factor, factor, w // factor, factor).any(dim=3).any(dim=1)
 
 
+@dataclass
+class _UndoStep:
+    """The state before one change (a segment or an erase)."""
+
+    what: str
+    memory: object
+    recent: list
+    poses: int  # length of the trajectory
+    segments: int
+
+
 class World:
     """The engine's world: a codec, a depth estimator, a generator and a memory, run by the
     cycle of the module docstring. Backends may be given as objects (tests, the app's
@@ -274,7 +285,8 @@ class World:
         self.segments = 0  # segments generated so far
         self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
         self.notes: list[str] = []
-        self._undo: list[tuple] = []  # states before the latest segments, oldest first
+        self.dynamic: Tensor | None = None  # (h, w) bool: seed tokens the dynamic mask kept out
+        self._undo: list[_UndoStep] = []  # states before the latest changes, oldest first
 
     # ---- set-up
 
@@ -373,6 +385,7 @@ class World:
         self.recent = []
         self.segments = 0
         self.trajectory = [camera.pose.clone()]
+        self.dynamic = None if keep is None else ~keep
         self._undo = []
         return self.codec.decode(latent[None])[0]
 
@@ -399,32 +412,68 @@ class World:
         if len(poses) == 0:
             raise ValueError("a segment needs at least one pose")
         cameras = [self.camera_at(p) for p in poses]  # validates every pose first
-        snapshot = (copy.deepcopy(self.memory), list(self.recent), len(self.trajectory))
+        before = self._state(f"segment {self.segments + 1}")
         try:
             segment = self._run_segment(cameras, on_event, cancel)
         except BaseException:
-            self.memory, self.recent = snapshot[:2]
+            self.memory, self.recent = before.memory, before.recent
             raise
-        if self.config.undo_segments:
-            self._undo = [*self._undo, snapshot][-self.config.undo_segments :]
+        self._push_undo(before)
         return segment
+
+    def erase_ground(self, points, radius: float) -> int:
+        """Remove every entry whose ground position (engine.memory.latent.GroundFrame: right,
+        forward of the seed camera) lies within radius of one of points (n, 2), at any
+        height: the minimap's erase brush. One undo step; returns how many were removed."""
+        if self.camera is None:
+            raise RuntimeError("the world has no seed yet: call seed(photo) first")
+        if not isinstance(self.memory, LatentMemory):
+            raise RuntimeError("erasing needs the latent memory (config memory='latent')")
+        points = torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2)
+        if not (radius > 0 and math.isfinite(radius)) or not bool(torch.isfinite(points).all()):
+            raise ValueError(f"erase needs finite points and a radius > 0, got radius {radius}")
+        if len(self.memory) == 0 or len(points) == 0:
+            return 0
+        ground = self.memory.frame.to_ground(self.memory.store.positions())
+        inside = torch.zeros(len(ground), dtype=torch.bool)
+        for chunk in points.split(256):  # (entries, 256) distances at a time
+            inside |= (torch.cdist(ground, chunk) <= radius).any(1)
+        ids = inside.nonzero()[:, 0]
+        if len(ids) == 0:
+            return 0
+        before = self._state("erase")
+        n = self.memory.erase(ids=ids)
+        self._push_undo(before)
+        return n
 
     @property
     def can_undo(self) -> int:
-        """How many segments undo_segment() can take back now."""
+        """How many changes (segments, erases) undo() can take back now."""
         return len(self._undo)
 
-    def undo_segment(self) -> int:
-        """Take back the latest segment: the memory, the generator's recent frames and the
-        trajectory as they were before it. Returns the number of segments left. Raises
-        RuntimeError when there is nothing to undo (none generated, or older than
-        config.undo_segments)."""
+    def undo(self) -> str:
+        """Take back the latest change (a segment or an erase): the memory, the generator's
+        recent frames and the trajectory as they were before it. Returns what was undone
+        ("segment 3", "erase"). RuntimeError when there is nothing to undo (no change since
+        the world was opened, or older than config.undo_segments)."""
         if not self._undo:
-            raise RuntimeError("nothing to undo: no segment generated since the world was opened")
-        self.memory, self.recent, n_poses = self._undo.pop()
-        del self.trajectory[n_poses:]
-        self.segments -= 1
-        return self.segments
+            raise RuntimeError("nothing to undo: no change since the world was opened")
+        step = self._undo.pop()
+        self.memory, self.recent = step.memory, step.recent
+        del self.trajectory[step.poses :]
+        self.segments = step.segments
+        return step.what
+
+    def _state(self, what: str) -> _UndoStep:
+        """The state a change may need to return to (the memory is copied: segments write
+        into it in place)."""
+        return _UndoStep(
+            what, copy.deepcopy(self.memory), list(self.recent), len(self.trajectory), self.segments
+        )
+
+    def _push_undo(self, step: _UndoStep) -> None:
+        if self.config.undo_segments:
+            self._undo = [*self._undo, step][-self.config.undo_segments :]
 
     def _run_segment(self, cameras, on_event, cancel) -> Segment:
         index = self.segments + 1

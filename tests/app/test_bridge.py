@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from app.bridge import EngineBridge, WorldInfo
+from app.bridge import EngineBridge, Inspection, MemoryMap, WorldInfo
 from app.renderer import ViewFrame
 from engine.camera import rotation_about
 from engine.world import WorldConfig
@@ -87,7 +87,7 @@ def test_generation_runs_ahead_of_the_camera_and_fills_the_memory(qtbot, bridge)
     # undo takes it back
     with qtbot.waitSignal(bridge.undone, timeout=10000) as undone:
         bridge.undo()
-    assert undone.args == [0]
+    assert undone.args == ["segment 1"]
 
 
 def test_save_and_load_back(qtbot, bridge, tmp_path):
@@ -181,3 +181,70 @@ def test_bad_pose_is_refused_with_a_message(qtbot, bridge):
     with qtbot.waitSignal(bridge.error, timeout=1000) as err:
         bridge.move(np.full((4, 4), np.nan))
     assert "4x4" in err.args[0]
+
+
+def test_the_map_follows_segments_erases_and_undo(qtbot, bridge):
+    maps = []
+    bridge.memory_map.connect(maps.append)
+    info = open_room(qtbot, bridge)
+    qtbot.waitUntil(lambda: bool(maps), timeout=5000)
+    first = maps[-1]
+    assert isinstance(first, MemoryMap) and first.count.shape == (128, 128)
+    assert first.count.sum() > 0 and first.current == 0 and (first.segment <= 0).all()
+    assert first.trajectory.shape == (1, 2) and np.allclose(first.trajectory, 0.0)
+    np.testing.assert_allclose(info.ground[0], info.pose[:3, 3])  # the seed camera is the origin
+    total = first.count.sum()
+    # erase a disc around the middle of what is held: fewer entries, one undo step
+    x0, x1, y0, y1 = first.extent
+    rows, cols = np.nonzero(first.count)
+    centre = (
+        x0 + (np.median(cols) + 0.5) / 128 * (x1 - x0),
+        y1 - (np.median(rows) + 0.5) / 128 * (y1 - y0),
+    )
+    with qtbot.waitSignal(bridge.memory_map, timeout=10000) as erased:
+        bridge.erase([centre], 0.3 * (x1 - x0))
+    assert 0 < erased.args[0].count.sum() < total
+    with qtbot.waitSignal(bridge.undone, timeout=10000) as undone:
+        with qtbot.waitSignal(bridge.memory_map, timeout=10000) as restored:
+            bridge.undo()
+    assert undone.args == ["erase"]
+    assert restored.args[0].count.sum() == total
+
+
+def test_inspections_while_inspecting(qtbot, bridge):
+    inspections = []
+    bridge.inspection.connect(inspections.append)
+    info = open_room(qtbot, bridge)
+    assert not inspections  # off by default: no work for a hidden inspector
+    with qtbot.waitSignal(bridge.inspection, timeout=10000) as got:
+        bridge.set_inspecting(True)  # the current view at once
+    assert got.args[0].known.all()  # the seed view
+    with qtbot.waitSignal(bridge.inspection, timeout=10000) as got:
+        bridge.move(turned(info.pose, 25.0))
+    ins = got.args[0]
+    assert isinstance(ins, Inspection)
+    assert ins.pca.shape == (12, 16, 3) and ins.pca.dtype == np.uint8
+    assert not ins.known.all() and ins.known.any()  # turned: part of the view is unknown
+    assert (ins.pca[~ins.known] == 0).all() and ins.pca[ins.known].std() > 5
+    assert (ins.age[ins.known & np.isfinite(ins.depth)] == 0).all()  # all from the seed
+    assert (ins.age[~ins.known] == -1).all() and (ins.depth[~ins.known] == 0).all()
+    assert ins.dynamic is None  # the room comes without a dynamic mask
+    assert ins.growth.shape == (1, 3) and ins.growth[0, 1] == ins.summary["entries"]
+    assert ins.summary["rgb_bytes"] > ins.summary["bytes"]
+
+
+def test_autosave_writes_a_recovery_copy_every_few_segments(qtbot, tmp_path):
+    recovery = tmp_path / "recovery.lsworld"
+    bridge = EngineBridge(CONFIG, threads=1, autosave=str(recovery), autosave_every=1)
+    try:
+        info = open_room(qtbot, bridge)
+        bridge.set_generating(True)
+        settle(qtbot, bridge, info.pose)
+        with qtbot.waitSignal(bridge.autosaved, timeout=30000) as saved:
+            bridge.move(turned(info.pose, 15.0))
+        assert saved.args[0] == str(recovery) and (recovery / "world.json").is_file()
+        with qtbot.waitSignal(bridge.opened, timeout=30000) as opened:
+            bridge.open(str(recovery))
+        assert opened.args[0].segments == 1
+    finally:
+        bridge.shutdown()

@@ -1,12 +1,14 @@
 """The main window offscreen: keys fly the camera as the fly controller says, a sample scene
-opens from the start page, frames reach the viewport, errors are shown and the window lives
-on. (The viewport's GL drawing is tested on EGL in test_renderer.py and under Xvfb.)"""
+opens from the start page, frames reach the viewport, the minimap and inspector follow the
+world, errors are shown and the window lives on, a recording saves a path, an unsaved world
+survives a crash. (The viewport's GL drawing is tested on EGL in test_renderer.py and under
+Xvfb.)"""
 
 import math
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, Qt
 
 from app.bridge import EngineBridge
 from app.viewport import Navigator
@@ -17,15 +19,29 @@ from engine.world import WorldConfig
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+CONFIG = WorldConfig(width=128, height=96, frames_per_segment=2)
+
+
+def make_window(qtbot, tmp_path) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    bridge = EngineBridge(WorldConfig(width=128, height=96, frames_per_segment=2), threads=1)
-    w = MainWindow(bridge=bridge, settings=settings)
+    bridge = EngineBridge(CONFIG, threads=1)
+    w = MainWindow(bridge=bridge, settings=settings, recovery=tmp_path / "recovery.lsworld")
     qtbot.addWidget(w)
     w.show()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
     yield w
-    bridge.shutdown()
+    w.bridge.shutdown()
+
+
+def open_room(qtbot, window) -> None:
+    with qtbot.waitSignal(window.bridge.opened, timeout=30000):
+        window.open_source("room")
+    qtbot.waitUntil(lambda: window.viewport.frame is not None, timeout=10000)
 
 
 def test_navigator_moves_as_the_fly_controller_says():
@@ -108,7 +124,12 @@ def test_shortcuts_are_in_the_menus(window):
     }
     for text, key in [
         ("Generate (start / pause)", "Space"),
-        ("Undo last segment", "Ctrl+Z"),
+        ("Undo last segment or erase", "Ctrl+Z"),
+        ("Settings...", "Ctrl+,"),
+        ("Record path", "R"),
+        ("Capture mouse (Esc releases)", "C"),
+        ("Minimap", "M"),
+        ("Memory inspector", "I"),
         ("Save world...", "Ctrl+S"),
         ("Open photo...", "Ctrl+O"),
         ("Screenshot", "F12"),
@@ -116,3 +137,120 @@ def test_shortcuts_are_in_the_menus(window):
         ("Tint generated tokens", "F"),
     ]:
         assert shortcuts.get(text) == key, (text, shortcuts)
+
+
+def test_minimap_and_inspector_follow_the_world(qtbot, window):
+    open_room(qtbot, window)
+    qtbot.waitUntil(lambda: window.minimap.redraws > 0, timeout=10000)
+    assert window.minimap.image.image[..., 3].any()  # the room, seen from above
+    window.inspector_dock.show()
+    window.inspector_dock.raise_()
+    qtbot.waitUntil(lambda: window.inspector.redraws > 0, timeout=10000)
+    assert window.inspector.images["pca"].image.std() > 5
+    # the erase brush goes to the memory, and Ctrl+Z brings it back
+    held = window.minimap.map
+    maps = []
+    window.bridge.memory_map.connect(maps.append)
+    with qtbot.waitSignal(window.bridge.memory_map, timeout=10000):
+        window.minimap.erase.emit(middle_of(held), 0.5)
+    assert maps[-1].count.sum() < held.count.sum()
+    with qtbot.waitSignal(window.bridge.memory_map, timeout=10000):
+        window.bridge.undo()
+    assert maps[-1].count.sum() == held.count.sum()
+
+
+def middle_of(m) -> np.ndarray:
+    """The ground point (1, 2) of the median occupied cell of a MemoryMap."""
+    rows, cols = np.nonzero(m.count)
+    x0, x1, y0, y1 = m.extent
+    n, w = m.count.shape
+    x = x0 + (np.median(cols) + 0.5) / w * (x1 - x0)
+    y = y1 - (np.median(rows) + 0.5) / n * (y1 - y0)
+    return np.array([[x, y]])
+
+
+def test_clicking_the_minimap_turns_the_camera_to_face_the_point(qtbot, window):
+    open_room(qtbot, window)
+    with qtbot.waitSignal(window.viewport.pose_changed, timeout=5000) as moved:
+        window.minimap.face.emit(1.0, 0.0)  # straight to the right of the seed camera
+    forward = moved.args[0][:3, 2]
+    np.testing.assert_allclose(forward, [1.0, 0.0, 0.0], atol=1e-9)
+
+
+def test_a_recorded_flight_saves_as_a_pose_list(qtbot, window, tmp_path):
+    from engine.io import load_poses
+
+    open_room(qtbot, window)
+    vp = window.viewport
+    start = vp.navigator.pose
+    window.record_action.trigger()
+    assert window.recording is not None
+    vp.setFocus()
+    qtbot.keyPress(vp, Qt.Key.Key_W)
+    qtbot.waitUntil(lambda: len(window.recording) > 5, timeout=5000)
+    qtbot.keyRelease(vp, Qt.Key.Key_W)
+    end = vp.navigator.pose
+    window.record_action.trigger()
+    assert window.recording is None and not window.record_action.isChecked()
+    assert window.save_recorded(str(tmp_path / "path.json"), fps=24.0)
+    segments = load_poses(tmp_path / "path.json")
+    poses = [p.numpy() for seg in segments for p in seg]
+    assert all(len(seg) <= CONFIG.frames_per_segment for seg in segments)
+    np.testing.assert_allclose(poses[0], start, atol=1e-9)
+    np.testing.assert_allclose(poses[-1], end, atol=1e-9)
+    # about 24 poses a second of the time flown
+    flown = window.recorded[-1][0] - window.recorded[0][0]
+    assert abs(len(poses) - (1 + flown * 24)) <= 2
+
+
+def test_captured_mouse_looks_without_a_button_and_esc_releases_it(qtbot, window):
+    open_room(qtbot, window)
+    vp = window.viewport
+    vp.set_captured(True)
+    assert vp.captured
+    before = vp.navigator.pose
+    qtbot.mouseMove(vp, vp.rect().center() + QPoint(40, 0))
+    qtbot.waitUntil(lambda: not np.allclose(vp.navigator.pose, before), timeout=2000)
+    assert vp.navigator.pose[0, 2] > before[0, 2]  # turned right
+    qtbot.keyClick(vp, Qt.Key.Key_Escape)
+    assert not vp.captured
+
+
+def test_settings_apply_to_the_next_world(qtbot, window):
+    window.bridge.set_config(WorldConfig(width=64, height=48, frames_per_segment=2))
+    with qtbot.waitSignal(window.bridge.opened, timeout=30000) as opened:
+        window.open_source("room")
+    assert (opened.args[0].width, opened.args[0].height) == (64, 48)
+
+
+def test_an_unsaved_world_survives_a_crash_and_is_offered_back(qtbot, tmp_path):
+    first = make_window(qtbot, tmp_path)
+    open_room(qtbot, first)
+    qtbot.waitUntil(lambda: first.minimap.map is not None, timeout=10000)
+    with qtbot.waitSignal(
+        first.bridge.stats, timeout=10000, check_params_cb=lambda s: s["unsaved"]
+    ):
+        first.minimap.erase.emit(middle_of(first.minimap.map), 0.5)
+    qtbot.waitUntil(lambda: first.stats.get("unsaved"), timeout=5000)
+    first.minimap_dock.hide()
+    first.close()  # unsaved: a recovery copy is written before the engine stops
+    recovery = tmp_path / "recovery.lsworld"
+    assert (recovery / "world.json").is_file()
+    # a clean close: the next start says so, offers the copy, remembers the layout
+    second = make_window(qtbot, tmp_path)
+    assert not second.crashed and second.start_page.recovery.isVisible()
+    assert "not saved" in second.start_page.recovery_text.text()
+    assert not second.minimap_dock.isVisible()
+    # the session dies without closing: the start after says it crashed
+    second.settings.sync()
+    second.bridge.shutdown()
+    third = make_window(qtbot, tmp_path)
+    assert third.crashed and "did not close cleanly" in third.start_page.recovery_text.text()
+    with qtbot.waitSignal(third.bridge.opened, timeout=30000) as opened:
+        third.start_page.restore_button.click()
+    assert opened.args[0].source == str(recovery)
+    assert str(recovery.resolve()) not in third.recent_files()
+    third.discard_recovery()
+    assert not recovery.exists()
+    third.close()
+    second.close()

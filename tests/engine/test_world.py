@@ -240,23 +240,23 @@ def test_flying_out_and_back_returns_the_seed_content(scene, codec):
     assert float(((last - first) ** 2).mean()) < 1e-4
 
 
-def test_undo_segment_takes_back_exactly_the_latest_segments(scene, codec):
+def test_undo_takes_back_exactly_the_latest_segments(scene, codec):
     view, camera, poses = scene
     world = make_world(codec, undo_segments=2)
     world.seed(view.rgb, depth=view.depth, intrinsics=camera)
     with pytest.raises(RuntimeError, match="nothing to undo"):
-        world.undo_segment()
+        world.undo()
     states = []
     for k in range(3):
         states.append((len(world.memory), len(world.trajectory), world.memory.nbytes))
         world.segment(poses[4 * k : 4 * k + 4])
     assert world.can_undo == 2  # only the latest two are kept
-    assert world.undo_segment() == 2
+    assert world.undo() == "segment 3" and world.segments == 2
     assert (len(world.memory), len(world.trajectory), world.memory.nbytes) == states[2]
-    assert world.undo_segment() == 1
+    assert world.undo() == "segment 2" and world.segments == 1
     assert (len(world.memory), len(world.trajectory), world.memory.nbytes) == states[1]
     with pytest.raises(RuntimeError):
-        world.undo_segment()
+        world.undo()
     # the world goes on from there exactly as a world that never went further
     again = world.segment(poses[4:8])
     fresh = make_world(codec, undo_segments=2)
@@ -275,3 +275,30 @@ def test_frame_events_carry_depth_known_and_camera(scene, codec):
         assert e.depth.shape == (H // 8, W // 8) and e.known.shape == (H // 8, W // 8)
         assert bool(torch.isfinite(e.depth[e.depth != math.inf]).all())
         assert torch.allclose(e.camera.pose, torch.as_tensor(pose, dtype=e.camera.pose.dtype))
+
+
+def test_erase_ground_removes_a_disc_at_every_height_and_undoes(scene, codec):
+    view, camera, poses = scene
+    world = make_world(codec)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    ground = world.memory.frame.to_ground(world.memory.store.positions())
+    before = len(world.memory)
+    centre = ground.median(0).values
+    stroke = torch.stack([centre, centre + torch.tensor([0.3, 0.0], dtype=torch.float64)])
+    radius = 0.2
+    # the slow twin: each entry's distance to each stroke point
+    inside = torch.zeros(before, dtype=torch.bool)
+    for p in stroke:
+        inside |= ((ground - p) ** 2).sum(1).sqrt() <= radius
+    assert 0 < int(inside.sum()) < before
+    readout = world.view(world.camera.pose)[1]
+    assert world.erase_ground(stroke.numpy(), radius) == int(inside.sum())
+    assert len(world.memory) == before - int(inside.sum())
+    left = world.memory.frame.to_ground(world.memory.store.positions())
+    assert bool((torch.cdist(left, stroke) > radius).all())
+    assert world.can_undo == 1 and world.undo() == "erase"
+    assert len(world.memory) == before
+    assert torch.equal(world.view(world.camera.pose)[1].latent, readout.latent)
+    assert world.erase_ground([[1e6, 1e6]], 0.1) == 0 and world.can_undo == 0  # no empty step
+    with pytest.raises(ValueError, match="radius"):
+        world.erase_ground([[0.0, 0.0]], 0.0)

@@ -25,14 +25,9 @@ def no_display_message() -> str | None:
 
 
 def application(argv: list[str]):
-    """The QApplication, with the OpenGL 3.3 core format set before it exists (the viewport
-    needs it); the existing one if there is one."""
-    from PySide6.QtGui import QSurfaceFormat
+    """The QApplication (the existing one if there is one)."""
     from PySide6.QtWidgets import QApplication
 
-    from app.viewport import gl_format
-
-    QSurfaceFormat.setDefaultFormat(gl_format())
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName("Latentscape")
     app.setOrganizationName("Latentscape")

@@ -168,7 +168,7 @@ class Minimap(QWidget):
     face = Signal(float, float)  # the ground point clicked: turn the camera to face it
     erase = Signal(object, float)  # one brush stroke: points (n, 2) float64, radius
 
-    def __init__(self, parent=None, interval_ms: int = 33) -> None:
+    def __init__(self, parent=None, interval_ms: int = 50) -> None:
         super().__init__(parent)
         self.map: MemoryMap | None = None
         self.ground: np.ndarray | None = None

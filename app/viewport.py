@@ -3,13 +3,22 @@
 `Navigator` turns held keys, mouse drags and the wheel into the engine's `FlyController`
 (engine/camera.py): W/S forward/back, A/D left/right, Q/E down/up, Shift sprint, drag to
 look, wheel for speed. It knows Qt's key codes and nothing else, so tests drive it
-directly. `Viewport` is the QOpenGLWidget: a timer ticks the navigator at display rate,
-sends each new pose to the engine (`pose_changed`) and redraws; `FrameRenderer` draws the
-newest engine frame reprojected to the current pose, so the view answers a key at display
-rate even while the engine is busy.
+directly. `Viewport` is the widget: a timer ticks the navigator at display rate, sends each
+new pose to the engine (`pose_changed`) and repaints; `FrameRenderer` draws the newest
+engine frame reprojected to the current pose, so the view answers a key at display rate
+even while the engine is busy.
+
+Drawing: moderngl renders with the programs in shaders/ into an offscreen framebuffer of a
+headless context (EGL; the platform's default where there is none), and paintEvent puts
+the pixels on the widget with QPainter. Not a QOpenGLWidget: with one in the window Qt
+composes the whole window through OpenGL at every repaint, which on a CPU renderer
+(Mesa's llvmpipe) held the GUI thread 50-60 ms at a time while a segment generated; read
+back and painted, the longest gap is 32-39 ms and the redraw rate went from ~50 to ~70 fps
+(scripts/interactive_bench.py). The read-back is 0.2 ms at 872x654; the draw itself 6 ms.
 
 The controller's small pose math runs on the GUI thread (3-vectors and 4x4 matrices with
-torch, microseconds); every image-sized tensor stays on the engine thread.
+torch, microseconds; the pose is made once per change); every image-sized tensor stays on
+the engine thread.
 """
 
 from __future__ import annotations
@@ -18,10 +27,9 @@ import time
 from collections import deque
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QSurfaceFormat
-from PySide6.QtOpenGLWidgets import QOpenGLWidget
-from PySide6.QtWidgets import QLabel
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QCursor, QImage, QPainter
+from PySide6.QtWidgets import QLabel, QWidget
 
 from app.renderer import FrameRenderer, ViewFrame
 
@@ -54,14 +62,7 @@ CONTROLS = [
 ]
 
 
-def gl_format() -> QSurfaceFormat:
-    """OpenGL 3.3 core: set as the default before the QApplication exists."""
-    fmt = QSurfaceFormat()
-    fmt.setVersion(3, 3)
-    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
-    fmt.setDepthBufferSize(24)
-    fmt.setSwapInterval(0)
-    return fmt
+BACKGROUND = QColor(20, 20, 23)
 
 
 class Navigator:
@@ -73,6 +74,7 @@ class Navigator:
         self.controller = FlyController(pose, up=up, speed=speed)
         self.held: set[Qt.Key] = set()
         self.sprint = False
+        self._pose: np.ndarray | None = None  # the controller's pose, made once per change
 
     def press(self, key) -> bool:
         """A key went down; True when it is one of the navigator's."""
@@ -114,27 +116,34 @@ class Navigator:
         if not self.held:
             return False
         self.controller.step(self.fly_input(), dt)
+        self._pose = None
         return True
 
     def look(self, dx: float, dy: float) -> None:
         self.controller.look(dx, dy)
+        self._pose = None
 
     def wheel(self, steps: float) -> None:
         self.controller.wheel(steps)
 
     def set_pose(self, pose) -> None:
         self.controller.set_pose(pose)
+        self._pose = None
 
     def face(self, point) -> None:
         """Turn about up toward a world point (3,)."""
         self.controller.face(point)
+        self._pose = None
 
     @property
     def pose(self) -> np.ndarray:
-        return self.controller.pose.numpy().copy()
+        """(4, 4) camera-to-world; a copy, the caller may keep it."""
+        if self._pose is None:
+            self._pose = self.controller.pose.numpy()
+        return self._pose.copy()
 
 
-class Viewport(QOpenGLWidget):
+class Viewport(QWidget):
     """See the module docstring."""
 
     pose_changed = Signal(object)  # (4, 4) camera-to-world, numpy
@@ -144,8 +153,12 @@ class Viewport(QOpenGLWidget):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(320, 240)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # paintEvent fills it all
         self.navigator: Navigator | None = None
         self.renderer: FrameRenderer | None = None
+        self.ctx = None
+        self.gl_renderer = ""  # the OpenGL renderer's name, once the context exists
+        self._fbo = None
         self.frame: ViewFrame | None = None
         self._pending: ViewFrame | None = None
         self.show_holes = False
@@ -220,22 +233,7 @@ class Viewport(QOpenGLWidget):
 
     # ---- input
 
-    def event(self, event) -> bool:
-        # while captured, Esc releases the mouse before it is any window's shortcut
-        if (
-            event.type() == QEvent.Type.ShortcutOverride
-            and self.captured
-            and event.key() == Qt.Key.Key_Escape
-        ):
-            event.accept()
-            return True
-        return super().event(event)
-
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if self.captured and event.key() == Qt.Key.Key_Escape:
-            self.set_captured(False)
-            event.accept()
-            return
         if self.navigator is not None and not event.isAutoRepeat():
             if self.navigator.press(event.key()):
                 event.accept()
@@ -298,17 +296,42 @@ class Viewport(QOpenGLWidget):
 
     # ---- drawing
 
-    def initializeGL(self) -> None:  # noqa: N802
+    def _init_gl(self) -> None:
+        """The renderer's headless OpenGL context (EGL, else the platform's default)."""
         import moderngl
 
+        from app.renderer import offscreen_context
+
         try:
-            self.ctx = moderngl.create_context(require=330)
+            try:
+                self.ctx = offscreen_context()
+            except Exception:
+                self.ctx = moderngl.create_context(standalone=True, require=330)
             self.renderer = FrameRenderer(self.ctx)
+            self.gl_renderer = self.ctx.info["GL_RENDERER"]
         except Exception as e:  # no usable OpenGL: say so, keep the window alive
             self.gl_error = f"OpenGL 3.3 is not available for the viewport: {e}"
             self.gl_failed.emit(self.gl_error)
 
-    def paintGL(self) -> None:  # noqa: N802
+    def _target(self, size: tuple[int, int]):
+        """The offscreen framebuffer of the letterboxed view, (w, h) device pixels."""
+        if self._fbo is None or self._fbo.size != size:
+            if self._fbo is not None:
+                for a in [*self._fbo.color_attachments, self._fbo.depth_attachment]:
+                    a.release()
+                self._fbo.release()
+            ctx = self.ctx
+            self._fbo = ctx.framebuffer(
+                color_attachments=[ctx.renderbuffer(size, 4)],
+                depth_attachment=ctx.depth_renderbuffer(size),
+            )
+        return self._fbo
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), BACKGROUND)
+        if self.renderer is None and self.gl_error is None:
+            self._init_gl()
         if self.renderer is None:
             return
         self._paint_start = time.perf_counter()
@@ -316,19 +339,31 @@ class Viewport(QOpenGLWidget):
         if self._pending is not None:
             self.renderer.set_frame(self._pending)
             self._pending = None
+        if self.renderer.frame is None:
+            return
         self.renderer.show_holes = self.show_holes
-        fbo = self.ctx.detect_framebuffer(self.defaultFramebufferObject())
-        fbo.use()
-        ratio = self.devicePixelRatio()
+        ratio = self.devicePixelRatioF()
         w, h = int(self.width() * ratio), int(self.height() * ratio)
-        self.ctx.viewport = (0, 0, w, h)
-        self.ctx.clear(0.08, 0.08, 0.09, 1.0, depth=1.0)
-        if self.renderer.frame is not None:
-            fh, fw, _ = self.renderer.frame.rgb.shape
-            scale = min(w / fw, h / fh)  # letterbox: keep the frame's aspect
-            vw, vh = int(fw * scale), int(fh * scale)
-            self.ctx.viewport = ((w - vw) // 2, (h - vh) // 2, vw, vh)
-            pose = self.navigator.pose if self.navigator is not None else None
-            self.renderer.draw(pose, clear=False)
-            self.paint_log.append((time.perf_counter(), pose, self.renderer.frame.index))
-            self.paint_ms.append(1e3 * (time.perf_counter() - self._paint_start))
+        fh, fw, _ = self.renderer.frame.rgb.shape
+        scale = min(w / fw, h / fh)  # letterbox: keep the frame's aspect
+        vw, vh = max(1, int(fw * scale)), max(1, int(fh * scale))
+        pose = self.navigator.pose if self.navigator is not None else None
+        with self.ctx:  # current for the draw, the one before restored after
+            fbo = self._target((vw, vh))
+            fbo.use()
+            self.ctx.viewport = (0, 0, vw, vh)
+            self.renderer.draw(pose)
+            pixels = fbo.read(components=4, alignment=1)
+        image = QImage(pixels, vw, vh, 4 * vw, QImage.Format.Format_RGBA8888)
+        image.setDevicePixelRatio(ratio)
+        # GL rows start at the bottom: draw the image flipped, centred
+        painter.translate((self.width() - vw / ratio) / 2, (self.height() + vh / ratio) / 2)
+        painter.scale(1.0, -1.0)
+        painter.drawImage(0, 0, image)
+        painter.end()
+        self.paint_log.append((time.perf_counter(), pose, self.renderer.frame.index))
+        self.paint_ms.append(1e3 * (time.perf_counter() - self._paint_start))
+
+    def grab_view(self) -> QImage:
+        """What the viewport shows, as an image (screenshots and checks)."""
+        return self.grab().toImage()

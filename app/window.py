@@ -42,6 +42,7 @@ from app.viewport import Viewport
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
 RECENT_MAX = 8
+DOCK_WIDTH = 340  # the minimap and inspector docks, at first start
 
 
 class StartPage(QWidget):
@@ -195,6 +196,8 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if state is not None:
             self.restoreState(state)
+        else:  # the viewport keeps most of the width
+            self.resizeDocks([self.minimap_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self._offer_recovery()
         for problem in problems:
             self.show_error(problem)
@@ -244,7 +247,7 @@ class MainWindow(QMainWindow):
             world, "&Generate (start / pause)", self.toggle_generation, "Space"
         )
         self.generate_action.setCheckable(True)
-        self._action(world, "&Cancel segment", self.bridge.cancel, "Escape")
+        self._action(world, "Release mouse / &cancel segment", self.escape, "Escape")
         self.record_action = self._action(world, "&Record path", self.toggle_recording, "R")
         self.record_action.setCheckable(True)
         view = bar.addMenu("&View")
@@ -361,6 +364,13 @@ class MainWindow(QMainWindow):
         self.bridge.set_generating(self.generating)
         self._note("generation on" if self.generating else "generation paused")
 
+    def escape(self) -> None:
+        """Esc: release a captured mouse; otherwise stop the segment being generated."""
+        if self.viewport.captured:
+            self.viewport.set_captured(False)
+        else:
+            self.bridge.cancel()
+
     def toggle_recording(self) -> None:
         """R: start recording the camera path, or stop and keep it (File > Save recorded
         path... writes it for `latentscape render --path`)."""
@@ -439,7 +449,7 @@ class MainWindow(QMainWindow):
         if path is None:
             folder = Path(self.settings.value("screenshots", str(Path.home())))
             path = str(folder / time.strftime("latentscape-%Y%m%d-%H%M%S.png"))
-        image = self.viewport.grabFramebuffer()
+        image = self.viewport.grab_view()
         if image.isNull() or not image.save(path):
             self.show_error(f"could not save a screenshot to {path}")
             return None

@@ -6,8 +6,10 @@ engine's frame. Run it under an X server (the tests use `xvfb-run -a`):
 
 Prints one JSON line: psnr_db (viewport grab against the engine frame it shows), std (of
 the grab, 0 for a blank view), the GL renderer and the grab's size. With --out it also saves
-the viewport grab (viewport.png) and the whole window (window.png): the README's
-screenshots are made this way.
+the viewport grab (viewport.png), then turns generation on, turns the camera toward the
+unknown until two segments are made, and saves the whole window with the minimap
+(window.png) and with the memory inspector (inspector.png): the README's screenshots are
+made this way.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ def main() -> int:
     app = application([sys.argv[0], "-platform", "xcb"])
     from app.window import MainWindow
 
-    settings_file = Path(tempfile.mkdtemp()) / "settings.ini"
-    window = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat))
+    scratch = Path(tempfile.mkdtemp())
+    window = MainWindow(
+        settings=QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat),
+        recovery=scratch / "recovery.lsworld",
+    )
     window.viewport.setFixedSize(512, 384)  # the frame's size: a grab maps 1:1 to it
     window.show()
     window.open_source(args.scene)
@@ -56,7 +61,7 @@ def main() -> int:
         time.sleep(0.01)
     window.viewport.update()
     app.processEvents()
-    grab = window.viewport.grabFramebuffer()
+    grab = window.viewport.grab_view()
     grab = grab.convertToFormat(grab.Format.Format_RGB888)
     w, h = grab.width(), grab.height()
     data = np.frombuffer(grab.constBits(), np.uint8, count=grab.sizeInBytes())
@@ -65,7 +70,7 @@ def main() -> int:
     result = {
         "size": [w, h],
         "frame_size": [frame.shape[1], frame.shape[0]],
-        "renderer": window.viewport.ctx.info["GL_RENDERER"] if window.viewport.renderer else None,
+        "renderer": window.viewport.gl_renderer,
         "std": float(pixels.std()),
         "messages": window.messages,
     }
@@ -75,16 +80,37 @@ def main() -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         grab.save(str(args.out / "viewport.png"))
-        window.viewport.setMinimumSize(320, 240)  # back to the normal layout
-        window.viewport.setMaximumSize(16777215, 16777215)
-        window.resize(1024, 720)
-        for _ in range(30):
-            app.processEvents()
-            time.sleep(0.01)
-        window.grab().save(str(args.out / "window.png"))
+        screenshots(app, window, args.out, args.timeout)
     print(json.dumps(result))
     window.close()
     return 0
+
+
+def screenshots(app, window, out: Path, timeout: float) -> None:
+    """The default layout after two generated segments: window.png (minimap), inspector.png."""
+    vp = window.viewport
+
+    def pump(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    vp.setMinimumSize(320, 240)  # back to the normal layout
+    vp.setMaximumSize(16777215, 16777215)
+    window.resize(1280, 760)
+    window.toggle_generation()
+    deadline = time.monotonic() + 3 * timeout
+    while window.stats.get("segments", 0) < 2 and time.monotonic() < deadline:
+        vp.navigator.look(12, 0)  # a slow turn to the right, as a drag would
+        vp.pose_changed.emit(vp.navigator.pose)
+        pump(0.1)
+    window.toggle_generation()
+    pump(1.0)
+    window.grab().save(str(out / "window.png"))
+    window.inspector_dock.raise_()
+    pump(1.5)
+    window.grab().save(str(out / "inspector.png"))
 
 
 if __name__ == "__main__":

@@ -202,7 +202,7 @@ class LatentMemory:
         self.depth_tolerance = depth_tolerance
         self.max_weight = max_weight
         self.sky_resolution = tuple(sky_resolution)
-        self.segment = 0  # segment id given to new entries; the world advances it
+        self.segment = 0  # the newest segment id written; new entries get it by default
         self.frame: GroundFrame | None = None
         self.scale = torch.zeros(channels, dtype=torch.float32)  # int8 step per channel
         self.store = ChunkStore(
@@ -293,6 +293,7 @@ class LatentMemory:
         seg = self.segment if segment is None else int(segment)
         if not 0 <= seg < 2**15:
             raise ValueError(f"segment id must be in [0, 32767], got {seg}")
+        self.segment = max(self.segment, seg)  # ages count from the newest segment written
         if self.frame is None and n:
             raise ValueError("insert needs a ground frame: lift a frame first or set memory.frame")
         self._grow_scale(feats)

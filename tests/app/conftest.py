@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def gl_context():
+def _gl_session():
     from app.renderer import offscreen_context
 
     try:
@@ -20,3 +20,10 @@ def gl_context():
         pytest.skip(f"no headless OpenGL context here ({e})")
     yield ctx
     ctx.release()
+
+
+@pytest.fixture
+def gl_context(_gl_session):
+    """The session's context, current for the test (a viewport makes its own current)."""
+    with _gl_session:
+        yield _gl_session

@@ -231,6 +231,16 @@ def test_inspections_while_inspecting(qtbot, bridge):
     assert ins.dynamic is None  # the room comes without a dynamic mask
     assert ins.growth.shape == (1, 3) and ins.growth[0, 1] == ins.summary["entries"]
     assert ins.summary["rgb_bytes"] > ins.summary["bytes"]
+    # after a segment: what it wrote is new (age 0), the seed's tokens one segment old
+    bridge.set_generating(True)
+    with qtbot.waitSignal(
+        bridge.inspection, timeout=30000, check_params_cb=lambda i: i.summary["segment"] == 1
+    ) as got:
+        bridge.move(turned(info.pose, 30.0))
+    ins = got.args[0]
+    geometry = ins.known & np.isfinite(ins.depth)
+    assert set(np.unique(ins.age[geometry])) == {0, 1}
+    assert ins.growth.shape == (2, 3) and ins.growth[-1, 1] == ins.summary["entries"]
 
 
 def test_autosave_writes_a_recovery_copy_every_few_segments(qtbot, tmp_path):

@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtGui import QImage
 
 from app.bridge import EngineBridge
 from app.viewport import Navigator
@@ -254,3 +255,19 @@ def test_an_unsaved_world_survives_a_crash_and_is_offered_back(qtbot, tmp_path):
     assert not recovery.exists()
     third.close()
     second.close()
+
+
+def test_the_viewport_shows_the_engine_frame(qtbot, window, gl_context):
+    """Offscreen too: the viewport draws with a headless context and paints the pixels.
+    (gl_context: skipped where no headless OpenGL exists, unless CI requires it.)"""
+    vp = window.viewport
+    vp.setFixedSize(128, 96)  # the frame's size: one pixel per pixel
+    open_room(qtbot, window)
+    qtbot.waitUntil(lambda: vp.renderer is not None and vp.renderer.frame is not None, timeout=5000)
+    assert vp.gl_error is None
+    image = vp.grab_view().convertToFormat(QImage.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    pixels = data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
+    assert (h, w) == vp.frame.rgb.shape[:2]
+    assert np.abs(pixels.astype(int) - vp.renderer.frame.rgb).max() <= 1

@@ -355,6 +355,8 @@ def test_occupancy_from_above():
     assert (ahead.nonzero()[:, 0] < 10).all()
     assert (occ.segment == 3).nonzero()[:, 1].min() >= 10  # to the right
     assert mem.counts_by_segment() == {0: H * W, 3: H * W}
+    assert mem.segment == 3  # ages count from the newest segment written
+    assert mem.counts_by_age() == {3: H * W, 0: H * W}
     mem.segment = 4
     assert mem.counts_by_age() == {4: H * W, 1: H * W}
     summary = mem.summary()

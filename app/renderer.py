@@ -2,10 +2,10 @@
 
 `FrameRenderer` draws the latest engine frame (a `ViewFrame`: numpy arrays, never tensors)
 into whatever framebuffer is bound, through the program in shaders/frame.glsl: as it is, or
-reprojected by its depth to the camera the user has moved to since (timewarp), with the
-generated tokens tinted when asked. The Qt viewport gives it the widget's context; tests
-and screenshots give it a headless EGL context (`offscreen_context`) and read the pixels
-back with `render_offscreen`.
+reprojected by its depth to the camera the user has moved to since (timewarp), with an
+overlay when asked (the generated tokens tinted, or the depth). The viewport and the tests
+give it a headless context (`offscreen_context`, EGL) and read the pixels back
+(`render_offscreen` for tests and screenshots).
 
 Conventions: poses are camera-to-world 4x4 (OpenCV axes: +x right, +y down, +z forward),
 intrinsics in pixels of the frame; images are (H, W, 3) uint8, row 0 at the top.
@@ -21,6 +21,9 @@ import moderngl
 import numpy as np
 
 SHADERS = Path(__file__).resolve().parent.parent / "shaders"
+# what the viewport can lay over the frame (F cycles through them): nothing, the tokens
+# generated for this frame tinted, the frame's depth (near warm and bright, far cool)
+OVERLAYS = ("none", "generated", "depth")
 
 
 @dataclass
@@ -88,7 +91,7 @@ class FrameRenderer:
         vertex, fragment = load_program_source("frame")
         self.program = ctx.program(vertex_shader=vertex, fragment_shader=fragment)
         self.frame: ViewFrame | None = None
-        self.show_holes = False
+        self.overlay = "none"  # one of OVERLAYS
         self.hole_tint = (1.0, 0.35, 0.8)
         self.far_depth = 1e3
         self._texture: moderngl.Texture | None = None
@@ -121,6 +124,8 @@ class FrameRenderer:
         p["size"].value = (float(w), float(h))
         p["K"].write(frame.K.T.astype("f4").tobytes())  # GLSL matrices are column-major
         p["K_inv"].write(np.linalg.inv(frame.K).T.astype("f4").tobytes())
+        known = frame.depth[frame.depth > 0]
+        p["near_depth"].value = float(np.percentile(known, 2)) if known.size else 1.0
         self.frame = frame
 
     def _upload_grid(self, corners: np.ndarray) -> None:
@@ -174,7 +179,7 @@ class FrameRenderer:
         else:
             rel = np.eye(4)
         p["frame_to_view"].write(rel.T.astype("f4").tobytes())
-        p["show_holes"].value = bool(self.show_holes)
+        p["overlay"].value = OVERLAYS.index(self.overlay)
         p["hole_tint"].value = tuple(self.hole_tint)
         self._texture.use(location=0)
         self._holes.use(location=1)

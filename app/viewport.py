@@ -51,7 +51,7 @@ CONTROLS = [
     ("C", "capture the mouse to look (Esc releases)"),
     ("wheel", "flying speed"),
     ("Space", "start / pause generation"),
-    ("F", "tint generated tokens"),
+    ("F", "overlay: generated tokens / depth / none"),
     ("R", "record the camera path (again: stop)"),
     ("Esc", "release the mouse / cancel the segment"),
     ("Ctrl+O", "open a photo"),
@@ -161,7 +161,7 @@ class Viewport(QWidget):
         self._fbo = None
         self.frame: ViewFrame | None = None
         self._pending: ViewFrame | None = None
-        self.show_holes = False
+        self.overlay = "none"  # app.renderer.OVERLAYS
         self.gl_error: str | None = None
         self._drag: QPoint | None = None
         self.captured = False  # the mouse looks around without a button; Esc releases
@@ -341,7 +341,7 @@ class Viewport(QWidget):
             self._pending = None
         if self.renderer.frame is None:
             return
-        self.renderer.show_holes = self.show_holes
+        self.renderer.overlay = self.overlay
         ratio = self.devicePixelRatioF()
         w, h = int(self.width() * ratio), int(self.height() * ratio)
         fh, fw, _ = self.renderer.frame.rgb.shape

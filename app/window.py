@@ -251,8 +251,10 @@ class MainWindow(QMainWindow):
         self.record_action = self._action(world, "&Record path", self.toggle_recording, "R")
         self.record_action.setCheckable(True)
         view = bar.addMenu("&View")
-        self.holes_action = self._action(view, "&Tint generated tokens", self.toggle_holes, "F")
-        self.holes_action.setCheckable(True)
+        self.overlay_action = self._action(
+            view, "&Overlay (generated tokens / depth / none)", self.next_overlay, "F"
+        )
+        self.overlay_action.setCheckable(True)
         self._action(
             view, "&Capture mouse (Esc releases)", lambda: self.viewport.set_captured(True), "C"
         )
@@ -439,10 +441,15 @@ class MainWindow(QMainWindow):
         self.bridge.erase(points, radius)
         self._note(f"erasing the memory under the brush ({len(points)} points); Ctrl+Z undoes")
 
-    def toggle_holes(self) -> None:
-        self.viewport.show_holes = not self.viewport.show_holes
-        self.holes_action.setChecked(self.viewport.show_holes)
-        self.viewport.update()
+    def next_overlay(self) -> None:
+        """F: the next overlay of the viewport (app.renderer.OVERLAYS)."""
+        from app.renderer import OVERLAYS
+
+        vp = self.viewport
+        vp.overlay = OVERLAYS[(OVERLAYS.index(vp.overlay) + 1) % len(OVERLAYS)]
+        self.overlay_action.setChecked(vp.overlay != "none")
+        self._note(f"overlay: {vp.overlay}")
+        vp.update()
 
     def screenshot(self, path: str | None = None) -> str | None:
         """Save what the viewport shows as a PNG; returns the path."""

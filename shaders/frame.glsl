@@ -24,9 +24,11 @@ uniform float far_depth;     // depth used where the frame has none (far away, s
 uniform bool warp;           // false: draw the frame as it is
 
 out vec2 v_uv;
+out float v_depth;           // frame camera z, for the depth overlay
 
 void main() {
     v_uv = in_uv;
+    v_depth = in_depth;
     if (!warp) {
         gl_Position = vec4(in_uv.x * 2.0 - 1.0, 1.0 - in_uv.y * 2.0, 0.0, 1.0);
         return;
@@ -51,17 +53,24 @@ void main() {
 
 uniform sampler2D frame_tex; // RGB frame
 uniform sampler2D holes_tex; // 1 where the frame's token was generated, 0 where read
-uniform bool show_holes;     // tint generated tokens
+uniform int overlay;         // 0 none, 1 generated tokens tinted, 2 depth
 uniform vec3 hole_tint;
+uniform float near_depth;    // depth shown brightest by the depth overlay
 
 in vec2 v_uv;
+in float v_depth;
 out vec4 f_color;
 
 void main() {
     vec3 rgb = texture(frame_tex, v_uv).rgb;
-    if (show_holes) {
+    if (overlay == 1) {
         float h = texture(holes_tex, v_uv).r;
         rgb = mix(rgb, hole_tint, 0.35 * h);
+    } else if (overlay == 2) {
+        // inverse depth, near bright: warm near, cool far; unknown (0) stays dark
+        float near = v_depth > 0.0 ? clamp(near_depth / v_depth, 0.0, 1.0) : 0.0;
+        vec3 ramp = mix(vec3(0.10, 0.15, 0.45), vec3(1.00, 0.85, 0.30), near);
+        rgb = mix(rgb, ramp * (v_depth > 0.0 ? 1.0 : 0.1), 0.75);
     }
     f_color = vec4(rgb, 1.0);
 }

@@ -28,7 +28,8 @@ def smooth_image():
 def frame(rgb, depth=3.0, holes=None):
     K = np.array([[FX, 0, W / 2], [0, FX, H / 2], [0, 0, 1.0]])
     holes = np.zeros((H // 8, W // 8), bool) if holes is None else holes
-    return ViewFrame(rgb, np.full((H // 8, W // 8), depth, np.float32), holes, K, np.eye(4))
+    depth = np.broadcast_to(np.asarray(depth, np.float32), (H // 8, W // 8))
+    return ViewFrame(rgb, depth, holes, K, np.eye(4))
 
 
 def test_program_source_has_both_stages():
@@ -81,7 +82,7 @@ def test_hole_overlay_tints_only_the_generated_tokens(gl_context):
     holes = np.zeros((H // 8, W // 8), bool)
     holes[2:5, 3:7] = True
     r.set_frame(frame(rgb, holes=holes))
-    r.show_holes = True
+    r.overlay = "generated"
     out = render_offscreen(r, (W, H)).astype(int)
     pixel_holes = np.kron(holes, np.ones((8, 8), bool))
     changed = np.abs(out - rgb).max(axis=2) > 3
@@ -96,3 +97,20 @@ def test_bad_frames_are_refused():
         frame(rgb.astype(np.float32))
     with pytest.raises(ValueError, match="alike"):
         ViewFrame(rgb, np.ones((12, 16)), np.zeros((12, 15), bool), np.eye(3), np.eye(4))
+
+
+def test_depth_overlay_brightens_the_near_and_leaves_the_frame_otherwise(gl_context):
+    r = FrameRenderer(gl_context)
+    rgb = np.full((H, W, 3), 128, np.uint8)
+    depth = np.full((H // 8, W // 8), 8.0, np.float32)
+    depth[:, : W // 16] = 2.0  # the left half is near
+    r.set_frame(frame(rgb, depth=depth))
+    plain = render_offscreen(r, (W, H)).astype(int)
+    r.overlay = "depth"
+    out = render_offscreen(r, (W, H)).astype(int)
+    r.overlay = "none"
+    assert np.abs(render_offscreen(r, (W, H)).astype(int) - plain).max() == 0
+    luma = out.mean(axis=2)
+    # away from the edge between the halves, near is brighter than far
+    assert luma[:, : W // 2 - 16].mean() > luma[:, W // 2 + 16 :].mean() + 40
+    r.release()

@@ -135,7 +135,7 @@ def test_shortcuts_are_in_the_menus(window):
         ("Open photo...", "Ctrl+O"),
         ("Screenshot", "F12"),
         ("Controls", "F1"),
-        ("Tint generated tokens", "F"),
+        ("Overlay (generated tokens / depth / none)", "F"),
     ]:
         assert shortcuts.get(text) == key, (text, shortcuts)
 

@@ -197,8 +197,9 @@ class EngineBridge(QObject):
             self._lock.notify()
 
     def set_generating(self, on: bool) -> None:
-        """Generation on (segments are made when the view runs into the unknown) or off."""
-        self._post("generating", bool(on))
+        """Generation on (segments are made when the view runs into the unknown) or off:
+        at once, not after the commands waiting; off also stops the segment being made."""
+        self._generating = bool(on)
         if not on:
             self._cancel.set()
 
@@ -274,9 +275,6 @@ class EngineBridge(QObject):
                     self._on_move(*pose)
                 elif kind == "open":
                     self._on_open(arg)
-                elif kind == "generating":
-                    self._generating = arg
-                    self._cancel.clear()
                 elif kind == "save":
                     self._on_save(arg)
                 elif kind == "undo":
@@ -388,6 +386,8 @@ class EngineBridge(QObject):
 
         world = self._world
         self._cancel.clear()
+        if not self._generating:  # paused while this segment was being decided
+            return
         self.busy.emit(True)
         before = world.segments
         try:

@@ -336,19 +336,19 @@ class Viewport(QWidget):
             return
         self._paint_start = time.perf_counter()
         self._paints.append(self._paint_start)
-        if self._pending is not None:
-            self.renderer.set_frame(self._pending)
-            self._pending = None
-        if self.renderer.frame is None:
+        if self._pending is None and self.renderer.frame is None:
             return
         self.renderer.overlay = self.overlay
         ratio = self.devicePixelRatioF()
         w, h = int(self.width() * ratio), int(self.height() * ratio)
-        fh, fw, _ = self.renderer.frame.rgb.shape
-        scale = min(w / fw, h / fh)  # letterbox: keep the frame's aspect
-        vw, vh = max(1, int(fw * scale)), max(1, int(fh * scale))
         pose = self.navigator.pose if self.navigator is not None else None
-        with self.ctx:  # current for the draw, the one before restored after
+        with self.ctx:  # current for every GL call here, the one before restored after
+            if self._pending is not None:
+                self.renderer.set_frame(self._pending)
+                self._pending = None
+            fh, fw, _ = self.renderer.frame.rgb.shape
+            scale = min(w / fw, h / fh)  # letterbox: keep the frame's aspect
+            vw, vh = max(1, int(fw * scale)), max(1, int(fh * scale))
             fbo = self._target((vw, vh))
             fbo.use()
             self.ctx.viewport = (0, 0, vw, vh)

@@ -3,6 +3,7 @@ of the camera, saves load back, bad files and engine failures leave the world us
 Waits on signals; never sleeps."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -256,5 +257,45 @@ def test_autosave_writes_a_recovery_copy_every_few_segments(qtbot, tmp_path):
         with qtbot.waitSignal(bridge.opened, timeout=30000) as opened:
             bridge.open(str(recovery))
         assert opened.args[0].segments == 1
+    finally:
+        bridge.shutdown()
+
+
+class WaitingGenerator:
+    """Never finishes a frame on its own: waits until the segment is cancelled, as a slow
+    diffusion step would be interrupted between steps."""
+
+    name = "waiting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def fill(self, latent, known, depth, context):
+        from engine.models.generator import GenerationCancelled
+
+        self.calls += 1
+        while not context.cancel():
+            time.sleep(0.005)  # a step's work, between two polls of the cancel flag
+        raise GenerationCancelled("cancelled between steps")
+
+
+def test_pausing_generation_stops_the_segment_being_made(qtbot):
+    generator = WaitingGenerator()
+    bridge = EngineBridge(CONFIG, backends={"generator": generator}, threads=1)
+    try:
+        info = open_room(qtbot, bridge)
+        bridge.set_generating(True)
+        settle(qtbot, bridge, info.pose)
+        with qtbot.waitSignal(bridge.busy, timeout=10000, check_params_cb=lambda b: b):
+            bridge.move(turned(info.pose, 15.0))
+        qtbot.waitUntil(lambda: generator.calls == 1, timeout=10000)  # inside the first frame
+        with qtbot.waitSignal(bridge.busy, timeout=10000, check_params_cb=lambda b: not b):
+            bridge.set_generating(False)
+        # paused: moving into the unknown generates nothing; the world has no segment
+        after = {}
+        with qtbot.waitSignal(bridge.frame, timeout=10000, check_params_cb=lambda f: bool(after)):
+            bridge.move(turned(info.pose, 40.0))
+            bridge.call(lambda w: after.update(segments=w.segments, calls=generator.calls))
+        assert after == {"segments": 0, "calls": 1}
     finally:
         bridge.shutdown()

@@ -265,9 +265,22 @@ def test_the_viewport_shows_the_engine_frame(qtbot, window, gl_context):
     open_room(qtbot, window)
     qtbot.waitUntil(lambda: vp.renderer is not None and vp.renderer.frame is not None, timeout=5000)
     assert vp.gl_error is None
+    assert_shows(vp, vp.frame.rgb)
+    # turned: the engine's readout at the new pose is what is shown, not the first frame
+    vp.navigator.look(120, 0)
+    pose = vp.navigator.pose
+    with qtbot.waitSignal(
+        window.bridge.frame, timeout=10000, check_params_cb=lambda f: np.allclose(f.pose, pose)
+    ) as got:
+        vp.pose_changed.emit(pose)
+    qtbot.waitUntil(lambda: vp.frame is got.args[0], timeout=5000)
+    assert_shows(vp, got.args[0].rgb)
+
+
+def assert_shows(vp, rgb) -> None:
     image = vp.grab_view().convertToFormat(QImage.Format.Format_RGB888)
     w, h = image.width(), image.height()
     data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
     pixels = data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
-    assert (h, w) == vp.frame.rgb.shape[:2]
-    assert np.abs(pixels.astype(int) - vp.renderer.frame.rgb).max() <= 1
+    assert (h, w) == rgb.shape[:2]
+    assert np.abs(pixels.astype(int) - rgb).max() <= 1

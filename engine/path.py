@@ -1,0 +1,492 @@
+"""Camera paths for virtual cinematographers: keyframes in, a camera per frame out.
+
+A `CameraPath` holds keyframes (camera-to-world pose, vertical field of view, time in
+seconds) and how to pass between them:
+
+- position and fov: a Kochanek-Bartels spline in time (continuity and bias 0; `tension` 0
+  is Catmull-Rom, 1 stops at every keyframe). On a span from key i to key i + 1 of length
+  dt, the cubic Hermite p(s) = h00 p_i + h10 dt m_i + h01 p_i+1 + h11 dt m_i+1, s in [0, 1],
+  with the velocity m_i = (1 - tension) * the time-weighted mean of the velocities of the
+  spans on both sides (non-uniform Catmull-Rom), so the path passes through every keyframe
+  and its velocity is continuous (C1) there.
+- orientation: scipy's RotationSpline (cubic in rotation vectors, continuous angular rate)
+  through the keyframes' rotations; each span turns the short way (relative rotations
+  below 180 degrees), never the long way round.
+- `loop`: the last key runs on to the first, `period` seconds after key 0; neighbours wrap
+  around (position and fov exactly; the rotation spline is solved over LOOP_LAPS laps and
+  the middle one used, so the free ends' pull on the angular rate at the wrap has died out:
+  it shrinks about fourfold per keyframe).
+- `easing` "ease-in-out" slows the start and the end (a smoothstep of time; open paths only);
+  `constant_speed` travels the path at constant speed instead of by keyframe times (the
+  keyframes are still passed through, at other times).
+
+Poses are OpenCV camera-to-world (x right, y down, z forward), as everywhere in the engine.
+`sample(fps)` gives Cameras. Formats: the project's own JSON (`save_path` / `load_path`:
+keyframes, interpolation and render settings) and nerfstudio's camera_path.json (import and
+export: OpenGL camera axes, row-major 4x4; the legacy viewer's column-major string matrices
+are read too); `load_path` tells them apart. `CameraPath.from_recording` makes keyframes
+from a live flight, as few as keep the path within a tolerance of every recorded pose.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation, RotationSpline
+
+FORMAT = "latentscape.camera_path"
+VERSION = 1
+EASINGS = ("linear", "ease-in-out")
+LOOP_LAPS = 7  # laps of a looped rotation spline (odd: the middle one is the path)
+# OpenCV camera axes -> OpenGL camera axes (y up, z back): c2w_gl = c2w_cv @ FLIP_YZ
+FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
+
+
+@dataclass
+class Keyframe:
+    pose: np.ndarray  # (4, 4) float64 camera-to-world, OpenCV axes
+    fov: float = 60.0  # vertical field of view, degrees
+    time: float = 0.0  # seconds from the start of the path
+
+    def __post_init__(self) -> None:
+        from engine.camera import as_pose
+
+        self.pose = as_pose(self.pose).numpy()
+        self.fov, self.time = float(self.fov), float(self.time)
+        if not 1.0 <= self.fov <= 170.0:
+            raise ValueError(f"keyframe fov must be in [1, 170] degrees, got {self.fov}")
+        if not math.isfinite(self.time):
+            raise ValueError(f"keyframe time must be finite, got {self.time}")
+
+
+@dataclass
+class RenderSettings:
+    """What a render of the path makes: frame size and rate (seconds: the path's)."""
+
+    width: int = 512
+    height: int = 384
+    fps: float = 24.0
+
+    def __post_init__(self) -> None:
+        if self.width < 8 or self.height < 8 or not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(
+                f"render settings need width, height >= 8 and fps > 0, got "
+                f"{self.width}x{self.height} at {self.fps}"
+            )
+
+
+@dataclass
+class CameraPath:
+    """See the module docstring. Keyframes are kept sorted by time."""
+
+    keyframes: list[Keyframe]
+    tension: float = 0.0
+    loop: bool = False
+    period: float | None = None  # loop: seconds from key 0 round to key 0 (default below)
+    easing: str = "linear"
+    constant_speed: bool = False
+    render: RenderSettings = field(default_factory=RenderSettings)
+
+    def __post_init__(self) -> None:
+        keys = sorted(self.keyframes, key=lambda k: k.time)
+        if not keys:
+            raise ValueError("a camera path needs at least one keyframe")
+        times = np.array([k.time for k in keys])
+        if (np.diff(times) <= 0).any():
+            raise ValueError(f"keyframe times must differ, got {times.tolist()}")
+        if not 0.0 <= self.tension <= 1.0:
+            raise ValueError(f"tension must be in [0, 1], got {self.tension}")
+        if self.easing not in EASINGS:
+            raise ValueError(f"easing must be one of {EASINGS}, got {self.easing!r}")
+        if self.loop and self.easing != "linear":
+            raise ValueError("a looped path has no start or end to ease: use easing 'linear'")
+        if self.loop and len(keys) < 2:
+            raise ValueError("a looped path needs at least two keyframes")
+        if self.loop:
+            span = times[-1] - times[0]
+            default = span + (span / (len(keys) - 1) if len(keys) > 1 else 1.0)
+            self.period = float(self.period if self.period is not None else default)
+            if not self.period > span:
+                raise ValueError(
+                    f"period must be longer than the keyframes' span {span}, got {self.period}"
+                )
+        self.keyframes = keys
+        self._build()
+
+    # ---- the splines
+
+    @property
+    def start(self) -> float:
+        return self.keyframes[0].time
+
+    @property
+    def duration(self) -> float:
+        """Seconds the path lasts: first to last keyframe, or one lap of a loop."""
+        if self.loop:
+            return self.period
+        return self.keyframes[-1].time - self.start
+
+    def _build(self) -> None:
+        keys = self.keyframes
+        t = np.array([k.time for k in keys])
+        v = np.array([[*k.pose[:3, 3], k.fov] for k in keys])  # position and fov
+        rot = Rotation.from_matrix(np.stack([k.pose[:3, :3] for k in keys]))
+        if self.loop:
+            t = np.append(t, self.start + self.period)
+            v = np.vstack([v, v[:1]])
+            rot = Rotation.concatenate([rot, rot[:1]])
+        self._t, self._v = t, v
+        self._m = _velocities(t, v, self.tension, self.loop)
+        if len(keys) == 1:
+            self._rot = None
+        elif self.loop:
+            # LOOP_LAPS laps, the middle one used: the spline's free ends are far enough
+            # away that their pull on the middle lap's angular rate has died out
+            n, lap, side = len(keys), self.period, LOOP_LAPS // 2
+            times = np.concatenate(
+                [t[:n] + j * lap for j in range(-side, side + 1)] + [t[-1:] + side * lap]
+            )
+            self._rot = RotationSpline(
+                times, Rotation.concatenate([rot[:n]] * LOOP_LAPS + [rot[:1]])
+            )
+        else:
+            self._rot = RotationSpline(t, rot)
+        self._arc = None  # arc-length table, made when constant_speed first needs it
+
+    def _local(self, s: np.ndarray) -> np.ndarray:
+        """Spline time (seconds, within the keys' range or one lap) -> (n, 4) position, fov."""
+        t, v, m = self._t, self._v, self._m
+        if len(t) == 1:
+            return np.repeat(v, len(s), 0)
+        i = np.clip(np.searchsorted(t, s, side="right") - 1, 0, len(t) - 2)
+        dt = t[i + 1] - t[i]
+        u = ((s - t[i]) / dt)[:, None]
+        h00, h10 = 2 * u**3 - 3 * u**2 + 1, u**3 - 2 * u**2 + u
+        h01, h11 = -2 * u**3 + 3 * u**2, u**3 - u**2
+        return h00 * v[i] + h10 * dt[:, None] * m[i] + h01 * v[i + 1] + h11 * dt[:, None] * m[i + 1]
+
+    def _spline_time(self, times: np.ndarray) -> np.ndarray:
+        """Path time (seconds from the start) -> spline time, through easing and speed."""
+        d = self.duration
+        x = np.asarray(times, np.float64)
+        if self.loop:
+            x = np.mod(x, d)
+        else:
+            x = np.clip(x, 0.0, d)
+        if self.easing == "ease-in-out" and d > 0:
+            y = x / d
+            x = d * y * y * (3 - 2 * y)  # smoothstep
+        if self.constant_speed and d > 0:
+            lengths, knots = self._arc_table()
+            if lengths[-1] > 0:
+                x = np.interp(x / d * lengths[-1], lengths, knots) - self.start
+        return self.start + x
+
+    def _arc_table(self, per_span: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        if self._arc is None:
+            knots = np.concatenate(
+                [np.linspace(a, b, per_span, endpoint=False) for a, b in zip(self._t, self._t[1:])]
+                + [self._t[-1:]]
+            )
+            xyz = self._local(knots)[:, :3]
+            lengths = np.concatenate(
+                [[0.0], np.cumsum(np.linalg.norm(np.diff(xyz, axis=0), axis=1))]
+            )
+            self._arc = (lengths, knots)
+        return self._arc
+
+    # ---- evaluation
+
+    def poses(self, times) -> tuple[np.ndarray, np.ndarray]:
+        """Path times (seconds from the start) -> poses (n, 4, 4) and fovs (n,)."""
+        s = self._spline_time(np.atleast_1d(np.asarray(times, np.float64)))
+        v = self._local(s)
+        out = np.tile(np.eye(4), (len(s), 1, 1))
+        out[:, :3, 3] = v[:, :3]
+        if self._rot is None:
+            out[:, :3, :3] = self.keyframes[0].pose[:3, :3]
+        else:
+            out[:, :3, :3] = self._rot(s).as_matrix()
+        return out, np.clip(v[:, 3], 1.0, 170.0)
+
+    def frame_times(self, fps: float | None = None) -> np.ndarray:
+        """One time per frame at fps (default: the render settings'): 0, 1/fps, ... up to
+        the duration (its end included on an open path, excluded on a loop: it is the
+        start again)."""
+        fps = float(fps or self.render.fps)
+        n = int(math.floor(self.duration * fps + 1e-9))
+        if not self.loop or n == 0:
+            n += 1
+        return np.arange(n) / fps
+
+    def sample(self, fps: float | None = None, width: int | None = None, height: int | None = None):
+        """Cameras at fps (see frame_times) with the render size unless given."""
+        from engine.camera import Camera
+
+        w, h = width or self.render.width, height or self.render.height
+        poses, fovs = self.poses(self.frame_times(fps))
+        return [Camera.from_fov(f, w, h, p) for p, f in zip(poses, fovs)]
+
+    # ---- recording
+
+    @classmethod
+    def from_recording(
+        cls,
+        times,
+        poses,
+        fov: float = 60.0,
+        tolerance: float = 0.01,
+        angle_tolerance_deg: float = 0.5,
+        **settings,
+    ) -> CameraPath:
+        """Keyframes from a live flight: poses (n, 4, 4) shown at times (n,) seconds. Starts
+        with the first and last pose and adds the recorded pose farthest from the path
+        until every recorded pose is within tolerance (scene units) and angle_tolerance_deg
+        of the path at its time. Times are kept relative to the first."""
+        t = np.asarray(times, np.float64)
+        poses = np.asarray(poses, np.float64)
+        if len(t) != len(poses) or len(t) == 0:
+            raise ValueError(f"need as many times as poses, got {len(t)} and {len(poses)}")
+        if (np.diff(t) < 0).any():
+            raise ValueError("recorded times must not decrease")
+        # several poses in one instant: keep the last of each
+        keep = np.append(np.diff(t) > 0, True)
+        t, poses = t[keep] - t[0], poses[keep]
+        chosen = sorted({0, len(t) - 1})
+        while True:
+            path = cls([Keyframe(poses[i], fov, t[i]) for i in chosen], **settings)
+            got, _ = path.poses(t)
+            err = np.linalg.norm(got[:, :3, 3] - poses[:, :3, 3], axis=1) / tolerance
+            rel = np.einsum("nji,njk->nik", got[:, :3, :3], poses[:, :3, :3])
+            cos = np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)
+            err = np.maximum(err, np.degrees(np.arccos(cos)) / angle_tolerance_deg)
+            worst = int(np.argmax(err))
+            if err[worst] <= 1.0 or worst in chosen:
+                return path
+            chosen = sorted([*chosen, worst])
+
+    # ---- editing (the path dock)
+
+    def with_keyframes(self, keyframes: list[Keyframe]) -> CameraPath:
+        return replace(self, keyframes=list(keyframes))
+
+
+def _velocities(t: np.ndarray, v: np.ndarray, tension: float, loop: bool) -> np.ndarray:
+    """Kochanek-Bartels velocities (continuity = bias = 0) at the keys (n, d): the mean of
+    the neighbouring spans' velocities, each weighted by the other span's length, times
+    (1 - tension). Open ends use their one span; a loop's first and last key (the same
+    key) see the wrap-around spans."""
+    n = len(t)
+    if n == 1:
+        return np.zeros_like(v)
+    span_v = np.diff(v, axis=0) / np.diff(t)[:, None]  # (n - 1, d)
+    span_t = np.diff(t)
+    m = np.empty_like(v)
+    for k in range(n):
+        before = k - 1 if k > 0 else (n - 2 if loop else None)
+        after = k if k < n - 1 else (0 if loop else None)
+        if before is None:
+            m[k] = span_v[after]
+        elif after is None:
+            m[k] = span_v[before]
+        else:
+            a, b = span_t[before], span_t[after]
+            m[k] = (span_v[before] * b + span_v[after] * a) / (a + b)
+    return (1.0 - tension) * m
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def to_dict(path: CameraPath) -> dict:
+    """The project's own JSON (see load_path)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "keyframes": [
+            {"pose": k.pose.tolist(), "fov": k.fov, "time": k.time} for k in path.keyframes
+        ],
+        "interpolation": {
+            "tension": path.tension,
+            "loop": path.loop,
+            "period": path.period,
+            "easing": path.easing,
+            "constant_speed": path.constant_speed,
+        },
+        "render": {
+            "width": path.render.width,
+            "height": path.render.height,
+            "fps": path.render.fps,
+            "seconds": path.duration,
+        },
+    }
+
+
+def from_dict(data: dict, where: str = "camera path") -> CameraPath:
+    """Own JSON or nerfstudio camera_path.json, told apart by their keys."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object")
+    if data.get("format") == FORMAT:
+        return _from_own(data, where)
+    if "keyframes" in data or "camera_path" in data:
+        return from_nerfstudio(data, where)
+    raise ValueError(
+        f"{where}: not a camera path (expected format {FORMAT!r} or nerfstudio's "
+        "camera_path.json with 'keyframes' or 'camera_path')"
+    )
+
+
+def _from_own(data: dict, where: str) -> CameraPath:
+    if data.get("version") != VERSION:
+        raise ValueError(f"{where}: camera path version {data.get('version')!r}; reads {VERSION}")
+    try:
+        keys = [Keyframe(np.array(k["pose"]), k["fov"], k["time"]) for k in data["keyframes"]]
+        interp = data.get("interpolation", {})
+        render = data.get("render", {})
+        return CameraPath(
+            keys,
+            tension=float(interp.get("tension", 0.0)),
+            loop=bool(interp.get("loop", False)),
+            period=interp.get("period"),
+            easing=interp.get("easing", "linear"),
+            constant_speed=bool(interp.get("constant_speed", False)),
+            render=RenderSettings(
+                int(render.get("width", 512)),
+                int(render.get("height", 384)),
+                float(render.get("fps", 24.0)),
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+def to_nerfstudio(path: CameraPath) -> dict:
+    """nerfstudio's camera_path.json: keyframes (matrix: camera-to-world, OpenGL axes,
+    row-major, 16 numbers; fov vertical degrees; aspect), each keyframe's transition to the
+    next as override_transition_sec (so the times come back), and the sampled camera_path
+    at the render fps (what `ns-render camera-path` and the Blender add-on read)."""
+    r = path.render
+    aspect = r.width / r.height
+    keys = path.keyframes
+    times = [k.time for k in keys] + ([path.start + path.period] if path.loop else [])
+    gaps = np.diff(times) if len(times) > 1 else np.array([1.0])
+    frames, fovs = path.poses(path.frame_times())
+    return {
+        "default_fov": keys[0].fov,
+        "default_transition_sec": float(gaps.mean()),
+        "keyframes": [
+            {
+                "matrix": (k.pose @ FLIP_YZ).reshape(-1).tolist(),
+                "fov": k.fov,
+                "aspect": aspect,
+                "override_transition_enabled": i < len(gaps) and len(times) > 1,
+                "override_transition_sec": float(gaps[i]) if i < len(gaps) else None,
+            }
+            for i, k in enumerate(keys)
+        ],
+        "camera_type": "perspective",
+        "render_height": r.height,
+        "render_width": r.width,
+        "fps": r.fps,
+        "seconds": path.duration,
+        "is_cycle": path.loop,
+        "smoothness_value": path.tension,
+        "camera_path": [
+            {
+                "camera_to_world": (p @ FLIP_YZ).reshape(-1).tolist(),
+                "fov": float(f),
+                "aspect": aspect,
+            }
+            for p, f in zip(frames, fovs)
+        ],
+    }
+
+
+def from_nerfstudio(data: dict, where: str = "camera_path.json") -> CameraPath:
+    """A nerfstudio camera_path.json: its keyframes (times from the transitions: each
+    keyframe's override_transition_sec when enabled, else default_transition_sec, else the
+    seconds spread evenly), or, without keyframes, every camera_path frame at 1 / fps."""
+    try:
+        fps = float(data.get("fps", 24.0))
+        height = int(round(float(data.get("render_height", 384))))
+        width = int(round(float(data.get("render_width", 512))))
+        loop = bool(data.get("is_cycle", False))
+        tension = float(data.get("smoothness_value", 0.0))
+        default_fov = float(data.get("default_fov", 60.0))
+        raw = data.get("keyframes") or []
+        if raw:
+            mats = [_ns_matrix(k["matrix"]) for k in raw]
+            fovs = [float(k.get("fov", default_fov)) for k in raw]
+            spans = len(raw) if loop else len(raw) - 1
+            even = float(data.get("seconds", spans)) / max(spans, 1)
+            default = float(data.get("default_transition_sec") or even)
+            gaps = [
+                float(k["override_transition_sec"])
+                if k.get("override_transition_enabled") and k.get("override_transition_sec")
+                else default
+                for k in raw
+            ]
+        else:
+            frames = data["camera_path"]
+            mats = [_ns_matrix(f["camera_to_world"]) for f in frames]
+            fovs = [float(f.get("fov", default_fov)) for f in frames]
+            gaps, loop = [1.0 / fps] * len(frames), False
+        times = np.concatenate([[0.0], np.cumsum(gaps[: len(mats) - 1])])
+        keys = [Keyframe(m @ FLIP_YZ, f, t) for m, f, t in zip(mats, fovs, times)]
+        period = float(times[-1] + gaps[len(mats) - 1]) if loop else None
+        return CameraPath(
+            keys,
+            tension=min(max(tension, 0.0), 1.0),
+            loop=loop,
+            period=period,
+            render=RenderSettings(width, height, fps),
+        )
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise ValueError(f"{where}: not a readable nerfstudio camera path ({e})") from None
+
+
+def _ns_matrix(value) -> np.ndarray:
+    """A nerfstudio matrix: 16 numbers row-major (a list, or 4 lists), or the legacy
+    viewer's JSON string of three.js elements, column-major."""
+    if isinstance(value, str):
+        return np.array(json.loads(value), np.float64).reshape(4, 4).T
+    m = np.array(value, np.float64).reshape(-1)
+    if m.size == 12:  # a 3x4 camera-to-world
+        m = np.append(m, [0.0, 0.0, 0.0, 1.0])
+    return m.reshape(4, 4)
+
+
+def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape") -> Path:
+    """Write the path as JSON, atomically: fmt "latentscape" (own) or "nerfstudio"."""
+    from engine.io import _write_atomic
+
+    if fmt not in ("latentscape", "nerfstudio"):
+        raise ValueError(f"path format must be 'latentscape' or 'nerfstudio', got {fmt!r}")
+    data = to_dict(path) if fmt == "latentscape" else to_nerfstudio(path)
+    file = Path(file)
+    _write_atomic(file, (json.dumps(data, indent=1) + "\n").encode())
+    return file
+
+
+def load_path(file: str | os.PathLike) -> CameraPath:
+    """Read either JSON format (see from_dict); a clear error for anything else."""
+    file = Path(file)
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no camera path at {file}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{file} is not valid JSON ({e})") from None
+    return from_dict(data, str(file))
+
+
+def is_camera_path(data) -> bool:
+    """Whether parsed JSON is a camera path (either format) rather than a pose list."""
+    return isinstance(data, dict) and (
+        data.get("format") == FORMAT or "keyframes" in data or "camera_path" in data
+    )

@@ -87,7 +87,7 @@ def cmd_bench_depth(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from engine.render import ProgressBar, open_source, path_for, render
+    from engine.render import ProgressBar, open_source, path_for, path_fps, render
     from engine.world import WorldConfig
 
     config = WorldConfig().with_overrides(args.config)
@@ -95,8 +95,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         config = config.with_overrides([f"memory={args.memory}"])
     if args.out.exists() and args.out.is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name ending in .mp4")
+    fps = args.fps or path_fps(args.path) or 24.0
     world = open_source(args.source, config, depth=args.depth, mask=args.mask)
-    segments = path_for(world, args.path)
+    segments = path_for(world, args.path, fps)
     total = sum(len(s) for s in segments)
     print(
         f"rendering {len(segments)} segments, {total} frames at "
@@ -109,7 +110,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             world,
             segments,
             args.out,
-            fps=args.fps,
+            fps=fps,
             save_world=args.save_world,
             on_event=bar,
             frames_dir=args.frames,
@@ -135,6 +136,27 @@ def cmd_render(args: argparse.Namespace) -> int:
         if where is not None:
             print(f"wrote {what} to {where}")
     return EXIT_OK
+
+
+def cmd_path_convert(args: argparse.Namespace) -> int:
+    from engine import path as camera_path
+
+    cam_path = camera_path.load_path(args.input)
+    fmt = args.to or ("nerfstudio" if _is_own_path(args.input) else "latentscape")
+    out = camera_path.save_path(cam_path, args.output, fmt=fmt)
+    print(
+        f"wrote {out} ({fmt}: {len(cam_path.keyframes)} keyframes, "
+        f"{cam_path.duration:.2f} s at {cam_path.render.fps:g} fps)"
+    )
+    return EXIT_OK
+
+
+def _is_own_path(file: Path) -> bool:
+    import json
+
+    from engine import path as camera_path
+
+    return json.loads(Path(file).read_text()).get("format") == camera_path.FORMAT
 
 
 def cmd_bench_world(args: argparse.Namespace) -> int:
@@ -195,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--path",
         metavar="PATH.json",
         default=None,
-        help="pose list file (default: walk forward, turn around, walk back, turn again)",
+        help="a camera path: the project's JSON, nerfstudio's camera_path.json, or a pose list "
+        "(default: walk forward, turn around, walk back, turn again)",
     )
     render.add_argument("--out", metavar="OUT.mp4", type=Path, required=True, help="video to write")
     render.add_argument(
@@ -228,8 +251,35 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--ply", metavar="FILE", type=Path, default=None, help="also write the memory as a PLY"
     )
-    render.add_argument("--fps", type=float, default=24.0, help="frames per second (default: 24)")
+    render.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="frames per second (default: the camera path's, else 24)",
+    )
     render.set_defaults(func=cmd_render)
+
+    path = commands.add_parser(
+        "path", help="camera path files", description="Work with camera path files."
+    )
+    path_commands = path.add_subparsers(dest="path_command", metavar="ACTION", required=True)
+    convert = path_commands.add_parser(
+        "convert",
+        help="convert between the project's camera path JSON and nerfstudio's camera_path.json",
+        description=(
+            "Read a camera path (the project's JSON or nerfstudio's camera_path.json, told "
+            "apart by their contents) and write it in the other format, or in --to's."
+        ),
+    )
+    convert.add_argument("input", metavar="IN.json", type=Path)
+    convert.add_argument("output", metavar="OUT.json", type=Path)
+    convert.add_argument(
+        "--to",
+        choices=("latentscape", "nerfstudio"),
+        default=None,
+        help="format to write (default: the other one)",
+    )
+    convert.set_defaults(func=cmd_path_convert)
 
     bench = commands.add_parser(
         "bench",

@@ -139,14 +139,41 @@ def render(
     return result
 
 
-def path_for(world: World, path_file: str | None) -> list[list[torch.Tensor]]:
-    """The segments of poses to render: from a pose file, or the default path from the
-    world's seed camera (config.frames_per_segment frames a segment)."""
+def path_for(world: World, path_file: str | None, fps: float | None = None) -> list[list]:
+    """The segments to render: from a pose list file (poses), a camera path file, the
+    project's own or nerfstudio's camera_path.json (Cameras sampled at fps, default the
+    path's own, config.frames_per_segment a segment), or the default path from the world's
+    seed camera."""
     from engine import io
+    from engine import path as camera_path
 
-    if path_file is not None:
-        return io.load_poses(path_file)
-    return default_path(world.camera.pose, frames=world.config.frames_per_segment)
+    if path_file is None:
+        return default_path(world.camera.pose, frames=world.config.frames_per_segment)
+    if camera_path.is_camera_path(_read_json(path_file)):
+        cfg = world.config
+        cameras = camera_path.load_path(path_file).sample(fps, cfg.width, cfg.height)
+        n = cfg.frames_per_segment
+        return [cameras[i : i + n] for i in range(0, len(cameras), n)]
+    return io.load_poses(path_file)
+
+
+def path_fps(path_file: str | None) -> float | None:
+    """The frame rate a camera path file asks for (None for a pose list or no file)."""
+    from engine import path as camera_path
+
+    if path_file is None or not camera_path.is_camera_path(_read_json(path_file)):
+        return None
+    return camera_path.load_path(path_file).render.fps
+
+
+def _read_json(path_file: str):
+    """The parsed file, or None where it is not JSON (load_poses then says what is wrong)."""
+    import json
+
+    try:
+        return json.loads(Path(path_file).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class ProgressBar:

@@ -392,9 +392,15 @@ class World:
     # ---- the cycle
 
     def camera_at(self, pose) -> Camera:
-        """The world's camera (pixel resolution) at a camera-to-world pose (validated)."""
+        """The world's camera (pixel resolution) at a camera-to-world pose (validated), or,
+        given a Camera (a camera path's, with its own field of view), that camera's pose and
+        vertical field of view at the world's frame size."""
         if self.camera is None:
             raise RuntimeError("the world has no seed yet: call seed(photo) first")
+        if isinstance(pose, Camera):
+            if abs(pose.fov_y_deg - self.camera.fov_y_deg) < 1e-9:
+                return self.camera.with_pose(pose.pose)
+            return Camera.from_fov(pose.fov_y_deg, self.camera.width, self.camera.height, pose.pose)
         return self.camera.with_pose(pose)
 
     def segment(
@@ -403,7 +409,8 @@ class World:
         on_event: Callable[[WorldEvent], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> Segment:
-        """Generate one frame per pose (readout -> generate -> update -> decode).
+        """Generate one frame per pose (readout -> generate -> update -> decode); a pose may
+        be a Camera (see camera_at).
 
         on_event receives WorldEvents; cancel is polled between steps. Cancelled
         (WorldCancelled) or failed, the memory is restored to where it was before."""

@@ -4,6 +4,7 @@ default path, Ctrl+C keeping a partial video, pose files refused with a message.
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -153,3 +154,45 @@ def test_mask_file_keeps_the_marked_region_out(tmp_path):
     Image.fromarray(mask[:100]).save(tmp_path / "small.png")
     with pytest.raises(ValueError, match="the mask"):
         open_source("room", cfg, mask=str(tmp_path / "small.png"))
+
+
+def small_camera_path(fov=60.0):
+    from engine.path import CameraPath, Keyframe, RenderSettings
+
+    ahead = torch.eye(4, dtype=torch.float64)
+    ahead[2, 3] = 0.3
+    return CameraPath(
+        [Keyframe(np.eye(4), fov, 0.0), Keyframe(ahead.numpy(), fov, 1.0)],
+        render=RenderSettings(64, 48, 4.0),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["latentscape", "nerfstudio"])
+def test_render_takes_camera_paths_in_both_formats_and_they_convert(tmp_path, fmt):
+    from engine.path import load_path, save_path
+
+    file = save_path(small_camera_path(), tmp_path / "path.json", fmt=fmt)
+    out = tmp_path / "o.mp4"
+    code = cli.main(["render", "room", "--path", str(file), "--out", str(out), "--config", *SMALL])
+    # the path's own rate: 1 s at 4 fps, both ends: 5 frames
+    assert code == cli.EXIT_OK and read_video_info(out)[0] == 5
+    other = tmp_path / "other.json"
+    assert cli.main(["path", "convert", str(file), str(other)]) == cli.EXIT_OK
+    back = load_path(other)
+    assert len(back.keyframes) == 2 and abs(back.duration - 1.0) < 1e-9
+    written = json.loads(other.read_text())
+    assert ("camera_path" in written) == (fmt == "latentscape")  # the other format
+
+
+def test_a_camera_path_fov_reaches_the_frames():
+    from engine.render import open_source
+    from engine.world import WorldConfig
+
+    world = open_source("room", WorldConfig().with_overrides(list(SMALL)))
+    wide, narrow = small_camera_path(80.0).sample(4.0), small_camera_path(40.0).sample(4.0)
+    a = world.camera_at(wide[0])
+    b = world.camera_at(narrow[0])
+    assert abs(a.fov_y_deg - 80.0) < 1e-9 and abs(b.fov_y_deg - 40.0) < 1e-9
+    assert (a.width, a.height) == (world.camera.width, world.camera.height)
+    same = world.camera_at(small_camera_path(world.camera.fov_y_deg).sample(4.0)[0])
+    assert same == world.camera  # the seed's own intrinsics kept when the fov is the same

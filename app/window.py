@@ -408,22 +408,28 @@ class MainWindow(QMainWindow):
             self.save_recorded(path)
 
     def save_recorded(self, path: str, fps: float = 24.0) -> bool:
-        """Write the latest recording as a pose list (engine.io.save_poses) at fps frames per
-        second of the time it was flown in (engine.camera.resample_poses), so that
-        `latentscape render --path FILE --fps 24` plays it at the speed it was flown."""
-        from engine.camera import resample_poses
-        from engine.io import save_poses
+        """Write the latest recording as a camera path (engine.path, the project's JSON):
+        keyframes chosen so the path stays within 1 cm and half a degree of every pose
+        flown, at the times they were flown; `latentscape render --path FILE` renders it at
+        fps, at the speed it was flown."""
+        import math
 
+        from engine.path import CameraPath, RenderSettings, save_path
+
+        info = self.info
         times, shown = zip(*self.recorded)
-        poses = resample_poses(times, shown, fps)
-        n = self.bridge.config.frames_per_segment
-        segments = [poses[i : i + n] for i in range(0, len(poses), n)]
+        fov = math.degrees(2 * math.atan(info.height / (2 * info.K[1, 1])))
         try:
-            save_poses(path, segments)
-        except OSError as e:
+            recorded = CameraPath.from_recording(
+                times, shown, fov=fov, render=RenderSettings(info.width, info.height, fps)
+            )
+            save_path(recorded, path)
+        except (OSError, ValueError) as e:
             self.show_error(f"could not save the path to {path}: {e}")
             return False
-        self._note(f"saved {len(poses)} poses to {path}")
+        self._note(
+            f"saved {len(recorded.keyframes)} keyframes ({recorded.duration:.1f} s flown) to {path}"
+        )
         return True
 
     def face_point(self, x: float, y: float) -> None:

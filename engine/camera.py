@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -426,32 +426,6 @@ def interpolate_pose(a: ArrayLike, b: ArrayLike, t: float) -> torch.Tensor:
     out = a.clone()
     out[:3, :3] = a[:3, :3] @ step
     out[:3, 3] = a[:3, 3] + t * (b[:3, 3] - a[:3, 3])
-    return out
-
-
-def resample_poses(times: Sequence[float], poses: Sequence[ArrayLike], fps: float) -> list:
-    """Poses shown at increasing times (seconds) -> poses at a fixed rate: one every 1 / fps
-    from the first time on, each interpolated (interpolate_pose) between the two shown
-    around it, then the last pose if the last sample falls short of it, so the path ends
-    where the flight did. A live recording at display rate becomes a path to render at fps."""
-    fps = _as_positive_float("fps", fps)
-    if len(times) != len(poses) or not poses:
-        raise ValueError(
-            f"need as many times as poses, at least one; got {len(times)} and {len(poses)}"
-        )
-    t = torch.as_tensor(times, dtype=torch.float64)
-    if not bool(torch.isfinite(t).all()) or bool((t[1:] < t[:-1]).any()):
-        raise ValueError("times must be finite and non-decreasing")
-    n = int(math.floor(float(t[-1] - t[0]) * fps + 1e-9)) + 1
-    out = []
-    for k in range(n):
-        at = float(t[0]) + k / fps
-        i = min(int(torch.searchsorted(t, at, right=True)) - 1, len(poses) - 1)
-        j = min(i + 1, len(poses) - 1)
-        span = float(t[j] - t[i])
-        out.append(interpolate_pose(poses[i], poses[j], (at - float(t[i])) / span if span else 0.0))
-    if float(t[-1] - t[0]) * fps - (n - 1) > 1e-6:
-        out.append(as_pose(poses[-1]))
     return out
 
 

@@ -178,30 +178,33 @@ def test_clicking_the_minimap_turns_the_camera_to_face_the_point(qtbot, window):
     np.testing.assert_allclose(forward, [1.0, 0.0, 0.0], atol=1e-9)
 
 
-def test_a_recorded_flight_saves_as_a_pose_list(qtbot, window, tmp_path):
-    from engine.io import load_poses
+def test_a_recorded_flight_saves_as_a_camera_path(qtbot, window, tmp_path):
+    from engine.path import load_path
 
     open_room(qtbot, window)
     vp = window.viewport
-    start = vp.navigator.pose
     window.record_action.trigger()
     assert window.recording is not None
     vp.setFocus()
     qtbot.keyPress(vp, Qt.Key.Key_W)
     qtbot.waitUntil(lambda: len(window.recording) > 5, timeout=5000)
     qtbot.keyRelease(vp, Qt.Key.Key_W)
-    end = vp.navigator.pose
+    vp.navigator.look(80, 0)  # and a turn
+    vp.pose_changed.emit(vp.navigator.pose)
     window.record_action.trigger()
     assert window.recording is None and not window.record_action.isChecked()
     assert window.save_recorded(str(tmp_path / "path.json"), fps=24.0)
-    segments = load_poses(tmp_path / "path.json")
-    poses = [p.numpy() for seg in segments for p in seg]
-    assert all(len(seg) <= CONFIG.frames_per_segment for seg in segments)
-    np.testing.assert_allclose(poses[0], start, atol=1e-9)
-    np.testing.assert_allclose(poses[-1], end, atol=1e-9)
-    # about 24 poses a second of the time flown
-    flown = window.recorded[-1][0] - window.recorded[0][0]
-    assert abs(len(poses) - (1 + flown * 24)) <= 2
+    path = load_path(tmp_path / "path.json")
+    times = np.array([t for t, _ in window.recorded])
+    flown = np.stack([p for _, p in window.recorded])
+    # played back at the times flown, within the recording's tolerance (1 cm, 0.5 degrees)
+    got, _ = path.poses(times - times[0])
+    assert np.linalg.norm(got[:, :3, 3] - flown[:, :3, 3], axis=1).max() <= 0.01 + 1e-9
+    cos = (
+        np.trace(np.einsum("nji,njk->nik", got[:, :3, :3], flown[:, :3, :3]), axis1=1, axis2=2) - 1
+    ) / 2
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 0.5 + 1e-6
+    assert len(path.keyframes) < len(times) and path.render.fps == 24.0
 
 
 def test_captured_mouse_looks_without_a_button_and_esc_releases_it(qtbot, window):

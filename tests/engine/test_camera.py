@@ -18,7 +18,6 @@ from engine.camera import (
     as_pose,
     interpolate_pose,
     look_at,
-    resample_poses,
     rotation_about,
     rotation_log,
 )
@@ -723,24 +722,3 @@ def test_face_turns_toward_a_point_and_keeps_the_pitch():
         before = c.yaw
         c.face(c.position + 2.0 * c.up)  # straight above: no heading to take
         assert c.yaw == before
-
-
-def test_resample_poses_keeps_the_shown_poses_and_the_rate():
-    g = torch.Generator().manual_seed(3)
-    poses = [random_pose(g) for _ in range(5)]
-    times = [0.0, 0.1, 0.1, 0.35, 0.5]  # a repeated time (two poses in one frame) is fine
-    out = resample_poses(times, poses, fps=20.0)
-    assert len(out) == 11  # 0, 0.05, ..., 0.5
-    torch.testing.assert_close(out[0], poses[0])
-    torch.testing.assert_close(out[2], poses[2])  # t = 0.1: the later of the two
-    torch.testing.assert_close(out[-1], poses[-1])
-    torch.testing.assert_close(out[1], interpolate_pose(poses[0], poses[1], 0.5))
-    torch.testing.assert_close(out[5], interpolate_pose(poses[2], poses[3], 0.6))
-    assert len(resample_poses([2.0], poses[:1], 24.0)) == 1
-    short = resample_poses([0.0, 0.12], poses[:2], fps=20.0)  # 0, 0.05, 0.1, then the end
-    assert len(short) == 4
-    torch.testing.assert_close(short[-1], poses[1])
-    with pytest.raises(ValueError, match="non-decreasing"):
-        resample_poses([0.0, -1.0], poses[:2], 24.0)
-    with pytest.raises(ValueError, match="as many"):
-        resample_poses([0.0], poses[:2], 24.0)

@@ -161,7 +161,7 @@ class EngineBridge(QObject):
         self.generate_threshold = generate_threshold
         self.lookahead_s = lookahead_s
         self.autosave = autosave  # folder of the recovery copy; None: no autosave
-        self.autosave_every = autosave_every  # segments between two recovery copies
+        self.autosave_every = autosave_every  # segments between two recovery copies; 0: none
         self.map_resolution = map_resolution
         self._inspecting = False
         self._unsaved = False  # the world changed since it was opened or saved
@@ -399,7 +399,7 @@ class EngineBridge(QObject):
             self._changed(edit=world.segments != before)
         if self._last_pose is not None:
             self._show(self._last_pose[0])
-        if self.autosave and world.segments % max(1, self.autosave_every) == 0:
+        if self.autosave and self.autosave_every and world.segments % self.autosave_every == 0:
             self._autosave()
 
     def _on_event(self, e) -> None:

@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.bridge = bridge or EngineBridge(config)
         self.recovery = Path(recovery) if recovery else default_recovery_path()
         self.bridge.autosave = str(self.recovery)
-        self.bridge.autosave_every = prefs.autosave_every(self.settings) or 10**9
+        self.bridge.autosave_every = prefs.autosave_every(self.settings)
         self.crashed = self.settings.value("session/running", "false") in ("true", True)
         self.settings.setValue("session/running", True)
         self.settings.sync()
@@ -321,7 +321,7 @@ class MainWindow(QMainWindow):
         dialog = prefs.SettingsDialog(self.settings, self)
         if dialog.exec():
             self.bridge.set_config(dialog.config())
-            self.bridge.autosave_every = prefs.autosave_every(self.settings) or 10**9
+            self.bridge.autosave_every = prefs.autosave_every(self.settings)
             self._note("settings saved: they apply to the next photo or scene opened")
 
     # ---- recovery

@@ -87,7 +87,8 @@ def cmd_bench_depth(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from engine.render import ProgressBar, open_source, path_for, path_fps, render
+    from engine.path import CameraPath
+    from engine.render import ProgressBar, load_path_file, open_source, path_for, render
     from engine.world import WorldConfig
 
     config = WorldConfig().with_overrides(args.config)
@@ -95,9 +96,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         config = config.with_overrides([f"memory={args.memory}"])
     if args.out.exists() and args.out.is_dir():
         raise ValueError(f"--out {args.out} is a folder; give a file name ending in .mp4")
-    fps = args.fps or path_fps(args.path) or 24.0
+    path = load_path_file(args.path) if args.path is not None else None
+    fps = args.fps or (path.render.fps if isinstance(path, CameraPath) else 24.0)
     world = open_source(args.source, config, depth=args.depth, mask=args.mask)
-    segments = path_for(world, args.path, fps)
+    segments = path_for(world, path, fps)
     total = sum(len(s) for s in segments)
     print(
         f"rendering {len(segments)} segments, {total} frames at "
@@ -140,23 +142,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_path_convert(args: argparse.Namespace) -> int:
     from engine import path as camera_path
+    from engine.io import read_json
 
-    cam_path = camera_path.load_path(args.input)
-    fmt = args.to or ("nerfstudio" if _is_own_path(args.input) else "latentscape")
+    data = read_json(args.input, "camera path")
+    cam_path = camera_path.from_dict(data, str(args.input))
+    own = isinstance(data, dict) and data.get("format") == camera_path.FORMAT
+    fmt = args.to or ("nerfstudio" if own else "latentscape")
     out = camera_path.save_path(cam_path, args.output, fmt=fmt)
     print(
         f"wrote {out} ({fmt}: {len(cam_path.keyframes)} keyframes, "
         f"{cam_path.duration:.2f} s at {cam_path.render.fps:g} fps)"
     )
     return EXIT_OK
-
-
-def _is_own_path(file: Path) -> bool:
-    import json
-
-    from engine import path as camera_path
-
-    return json.loads(Path(file).read_text()).get("format") == camera_path.FORMAT
 
 
 def cmd_bench_world(args: argparse.Namespace) -> int:

@@ -279,19 +279,29 @@ def read_video_info(path: str | os.PathLike) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------- poses
 
 
+def read_json(path: str | os.PathLike, what: str = "file"):
+    """A JSON file, parsed; FileNotFoundError "no {what} at ..." or ValueError "... is not
+    valid JSON" with the reason."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
 def load_poses(path: str | os.PathLike) -> list[list[torch.Tensor]]:
     """A pose list file: {"format": "latentscape.poses", "version": 1, "segments":
     [[pose, ...], ...]} with each pose a camera-to-world 4x4 (OpenCV axes), or
     {"poses": [...]} for one segment. Every pose is checked (finite, rigid)."""
+    return poses_from_data(read_json(path, "path file"), path)
+
+
+def poses_from_data(data, path: str | os.PathLike) -> list[list[torch.Tensor]]:
+    """The pose list of load_poses from its parsed JSON (path: for the messages)."""
     from engine.camera import as_pose
 
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no path file at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object with 'segments' or 'poses'")
     version = data.get("version", 1)

@@ -33,18 +33,20 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation, RotationSpline
+
+from engine.io import OPENCV_TO_OPENGL, _write_atomic, read_json
 
 FORMAT = "latentscape.camera_path"
 VERSION = 1
 EASINGS = ("linear", "ease-in-out")
 LOOP_LAPS = 7  # laps of a looped rotation spline (odd: the middle one is the path)
 # OpenCV camera axes -> OpenGL camera axes (y up, z back): c2w_gl = c2w_cv @ FLIP_YZ
-FLIP_YZ = np.diag([1.0, -1.0, -1.0, 1.0])
+FLIP_YZ = OPENCV_TO_OPENGL.numpy()
 
 
 @dataclass
@@ -270,11 +272,6 @@ class CameraPath:
                 return path
             chosen = sorted([*chosen, worst])
 
-    # ---- editing (the path dock)
-
-    def with_keyframes(self, keyframes: list[Keyframe]) -> CameraPath:
-        return replace(self, keyframes=list(keyframes))
-
 
 def _velocities(t: np.ndarray, v: np.ndarray, tension: float, loop: bool) -> np.ndarray:
     """Kochanek-Bartels velocities (continuity = bias = 0) at the keys (n, d): the mean of
@@ -463,8 +460,6 @@ def _ns_matrix(value) -> np.ndarray:
 
 def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape") -> Path:
     """Write the path as JSON, atomically: fmt "latentscape" (own) or "nerfstudio"."""
-    from engine.io import _write_atomic
-
     if fmt not in ("latentscape", "nerfstudio"):
         raise ValueError(f"path format must be 'latentscape' or 'nerfstudio', got {fmt!r}")
     data = to_dict(path) if fmt == "latentscape" else to_nerfstudio(path)
@@ -475,14 +470,7 @@ def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape
 
 def load_path(file: str | os.PathLike) -> CameraPath:
     """Read either JSON format (see from_dict); a clear error for anything else."""
-    file = Path(file)
-    try:
-        data = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no camera path at {file}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{file} is not valid JSON ({e})") from None
-    return from_dict(data, str(file))
+    return from_dict(read_json(file, "camera path"), str(file))
 
 
 def is_camera_path(data) -> bool:

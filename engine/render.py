@@ -139,41 +139,32 @@ def render(
     return result
 
 
-def path_for(world: World, path_file: str | None, fps: float | None = None) -> list[list]:
-    """The segments to render: from a pose list file (poses), a camera path file, the
-    project's own or nerfstudio's camera_path.json (Cameras sampled at fps, default the
-    path's own, config.frames_per_segment a segment), or the default path from the world's
-    seed camera."""
+def load_path_file(path_file: str):
+    """A --path file, read once: a CameraPath (the project's or nerfstudio's JSON) or a
+    pose list (segments of poses); a clear error for anything else."""
     from engine import io
     from engine import path as camera_path
 
-    if path_file is None:
+    data = io.read_json(path_file, "path file")
+    if camera_path.is_camera_path(data):
+        return camera_path.from_dict(data, str(path_file))
+    return io.poses_from_data(data, path_file)
+
+
+def path_for(world: World, path=None, fps: float | None = None) -> list[list]:
+    """The segments to render: a pose list as it is, a CameraPath sampled at fps (default
+    its own) into Cameras, config.frames_per_segment a segment, or (None) the default path
+    from the world's seed camera."""
+    from engine.path import CameraPath
+
+    if path is None:
         return default_path(world.camera.pose, frames=world.config.frames_per_segment)
-    if camera_path.is_camera_path(_read_json(path_file)):
+    if isinstance(path, CameraPath):
         cfg = world.config
-        cameras = camera_path.load_path(path_file).sample(fps, cfg.width, cfg.height)
+        cameras = path.sample(fps, cfg.width, cfg.height)
         n = cfg.frames_per_segment
         return [cameras[i : i + n] for i in range(0, len(cameras), n)]
-    return io.load_poses(path_file)
-
-
-def path_fps(path_file: str | None) -> float | None:
-    """The frame rate a camera path file asks for (None for a pose list or no file)."""
-    from engine import path as camera_path
-
-    if path_file is None or not camera_path.is_camera_path(_read_json(path_file)):
-        return None
-    return camera_path.load_path(path_file).render.fps
-
-
-def _read_json(path_file: str):
-    """The parsed file, or None where it is not JSON (load_poses then says what is wrong)."""
-    import json
-
-    try:
-        return json.loads(Path(path_file).read_text())
-    except (OSError, ValueError):
-        return None
+    return path
 
 
 class ProgressBar:

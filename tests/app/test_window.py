@@ -187,7 +187,8 @@ def test_a_recorded_flight_saves_as_a_camera_path(qtbot, window, tmp_path):
     assert window.recording is not None
     vp.setFocus()
     qtbot.keyPress(vp, Qt.Key.Key_W)
-    qtbot.waitUntil(lambda: len(window.recording) > 5, timeout=5000)
+    # long enough a flight (half a second at display rate) that it is more than its keyframes
+    qtbot.waitUntil(lambda: len(window.recording) > 30, timeout=10000)
     qtbot.keyRelease(vp, Qt.Key.Key_W)
     vp.navigator.look(80, 0)  # and a turn
     vp.pose_changed.emit(vp.navigator.pose)

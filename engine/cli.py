@@ -87,39 +87,40 @@ def cmd_bench_depth(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from engine.path import CameraPath
-    from engine.render import ProgressBar, load_path_file, open_source, path_for, render
+    from engine.render import ProgressBar, RenderJob, load_path_file
     from engine.world import WorldConfig
 
     config = WorldConfig().with_overrides(args.config)
     if args.memory is not None:
         config = config.with_overrides([f"memory={args.memory}"])
-    if args.out.exists() and args.out.is_dir():
-        raise ValueError(f"--out {args.out} is a folder; give a file name ending in .mp4")
-    path = load_path_file(args.path) if args.path is not None else None
-    fps = args.fps or (path.render.fps if isinstance(path, CameraPath) else 24.0)
-    world = open_source(args.source, config, depth=args.depth, mask=args.mask)
-    segments = path_for(world, path, fps)
-    total = sum(len(s) for s in segments)
-    print(
-        f"rendering {len(segments)} segments, {total} frames at "
-        f"{world.config.width}x{world.config.height} ({world.config.memory} memory)",
-        file=sys.stderr,
+    job = RenderJob(
+        source=args.source,
+        out=args.out,
+        config=config,
+        path=load_path_file(args.path) if args.path is not None else None,
+        fps=args.fps,
+        depth=args.depth,
+        mask=args.mask,
+        save_world=args.save_world,
+        frames=args.frames,
+        ply=args.ply,
     )
-    bar = ProgressBar(total)
-    try:
-        result = render(
-            world,
-            segments,
-            args.out,
-            fps=fps,
-            save_world=args.save_world,
-            on_event=bar,
-            frames_dir=args.frames,
-            ply=args.ply,
+    bars = []
+
+    def start(world, segments) -> None:
+        total = sum(len(s) for s in segments)
+        print(
+            f"rendering {len(segments)} segments, {total} frames at "
+            f"{world.config.width}x{world.config.height} ({world.config.memory} memory)",
+            file=sys.stderr,
         )
+        bars.append(ProgressBar(total))
+
+    try:
+        result = job.run(on_start=start, on_event=lambda e: bars[0](e))
     finally:
-        bar.finish()
+        if bars:
+            bars[0].finish()
     if result.interrupted:
         kept = (
             f"; the {result.frames} frames done are in {result.partial}" if result.partial else ""

@@ -96,8 +96,10 @@ class CameraPath:
 
     def __post_init__(self) -> None:
         keys = sorted(self.keyframes, key=lambda k: k.time)
-        if not keys:
-            raise ValueError("a camera path needs at least one keyframe")
+        if len(keys) < 2:
+            raise ValueError(
+                f"a camera path needs at least two keyframes, got {len(keys)}: add another"
+            )
         times = np.array([k.time for k in keys])
         if (np.diff(times) <= 0).any():
             raise ValueError(f"keyframe times must differ, got {times.tolist()}")
@@ -107,11 +109,9 @@ class CameraPath:
             raise ValueError(f"easing must be one of {EASINGS}, got {self.easing!r}")
         if self.loop and self.easing != "linear":
             raise ValueError("a looped path has no start or end to ease: use easing 'linear'")
-        if self.loop and len(keys) < 2:
-            raise ValueError("a looped path needs at least two keyframes")
         if self.loop:
             span = times[-1] - times[0]
-            default = span + (span / (len(keys) - 1) if len(keys) > 1 else 1.0)
+            default = span + span / (len(keys) - 1)
             self.period = float(self.period if self.period is not None else default)
             if not self.period > span:
                 raise ValueError(
@@ -144,9 +144,7 @@ class CameraPath:
             rot = Rotation.concatenate([rot, rot[:1]])
         self._t, self._v = t, v
         self._m = _velocities(t, v, self.tension, self.loop)
-        if len(keys) == 1:
-            self._rot = None
-        elif self.loop:
+        if self.loop:
             # LOOP_LAPS laps, the middle one used: the spline's free ends are far enough
             # away that their pull on the middle lap's angular rate has died out
             n, lap, side = len(keys), self.period, LOOP_LAPS // 2
@@ -163,8 +161,6 @@ class CameraPath:
     def _local(self, s: np.ndarray) -> np.ndarray:
         """Spline time (seconds, within the keys' range or one lap) -> (n, 4) position, fov."""
         t, v, m = self._t, self._v, self._m
-        if len(t) == 1:
-            return np.repeat(v, len(s), 0)
         i = np.clip(np.searchsorted(t, s, side="right") - 1, 0, len(t) - 2)
         dt = t[i + 1] - t[i]
         u = ((s - t[i]) / dt)[:, None]
@@ -210,10 +206,7 @@ class CameraPath:
         v = self._local(s)
         out = np.tile(np.eye(4), (len(s), 1, 1))
         out[:, :3, 3] = v[:, :3]
-        if self._rot is None:
-            out[:, :3, :3] = self.keyframes[0].pose[:3, :3]
-        else:
-            out[:, :3, :3] = self._rot(s).as_matrix()
+        out[:, :3, :3] = self._rot(s).as_matrix()
         return out, np.clip(v[:, 3], 1.0, 170.0)
 
     def frame_times(self, fps: float | None = None) -> np.ndarray:
@@ -259,7 +252,9 @@ class CameraPath:
         # several poses in one instant: keep the last of each
         keep = np.append(np.diff(t) > 0, True)
         t, poses = t[keep] - t[0], poses[keep]
-        chosen = sorted({0, len(t) - 1})
+        if len(t) < 2:
+            raise ValueError("the recording is one instant long: fly a while before stopping")
+        chosen = [0, len(t) - 1]
         while True:
             path = cls([Keyframe(poses[i], fov, t[i]) for i in chosen], **settings)
             got, _ = path.poses(t)
@@ -279,8 +274,6 @@ def _velocities(t: np.ndarray, v: np.ndarray, tension: float, loop: bool) -> np.
     (1 - tension). Open ends use their one span; a loop's first and last key (the same
     key) see the wrap-around spans."""
     n = len(t)
-    if n == 1:
-        return np.zeros_like(v)
     span_v = np.diff(v, axis=0) / np.diff(t)[:, None]  # (n - 1, d)
     span_t = np.diff(t)
     m = np.empty_like(v)

@@ -139,6 +139,60 @@ def render(
     return result
 
 
+@dataclass
+class RenderJob:
+    """One render, as `latentscape render` runs it and the app's Render... runs it:
+    source (a photo, sample scene or saved world folder) + camera path -> out (MP4).
+    path: a CameraPath, a pose list (segments of poses) or None for the default path;
+    fps: None is the camera path's own, else 24."""
+
+    source: str
+    out: Path
+    config: WorldConfig = field(default_factory=WorldConfig)
+    path: object = None
+    fps: float | None = None
+    depth: str | None = None
+    mask: str | None = None
+    save_world: Path | None = None
+    frames: Path | None = None
+    ply: Path | None = None
+
+    @property
+    def rate(self) -> float:
+        from engine.path import CameraPath
+
+        if self.fps is not None:
+            return float(self.fps)
+        return self.path.render.fps if isinstance(self.path, CameraPath) else 24.0
+
+    def run(
+        self,
+        on_start: Callable[[World, list], None] | None = None,
+        on_event: Callable[[WorldEvent], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        **backends,
+    ) -> RenderResult:
+        """Open the source, sample the path, render; on_start(world, segments) is called
+        once the work is known, before the first frame."""
+        if self.out.is_dir():
+            raise ValueError(f"the output {self.out} is a folder; give a file name ending in .mp4")
+        world = open_source(self.source, self.config, depth=self.depth, mask=self.mask, **backends)
+        segments = path_for(world, self.path, self.rate)
+        if on_start is not None:
+            on_start(world, segments)
+        return render(
+            world,
+            segments,
+            self.out,
+            fps=self.rate,
+            save_world=self.save_world,
+            on_event=on_event,
+            cancel=cancel,
+            frames_dir=self.frames,
+            ply=self.ply,
+        )
+
+
 def load_path_file(path_file: str):
     """A --path file, read once: a CameraPath (the project's or nerfstudio's JSON) or a
     pose list (segments of poses); a clear error for anything else."""

@@ -18,6 +18,7 @@ from engine.path import (
     from_dict,
     load_path,
     save_path,
+    to_dict,
 )
 
 
@@ -239,12 +240,15 @@ def test_a_recording_becomes_few_keyframes_within_tolerance():
 
 def test_bad_paths_are_refused_by_name(tmp_path):
     key = Keyframe(np.eye(4), 60, 0.0)
-    with pytest.raises(ValueError, match="at least one keyframe"):
-        CameraPath([])
+    for few in ([], [key]):
+        with pytest.raises(ValueError, match="at least two keyframes"):
+            CameraPath(few)
+    with pytest.raises(ValueError, match="one instant"):
+        CameraPath.from_recording([1.0, 1.0], [np.eye(4)] * 2)
     with pytest.raises(ValueError, match="times must differ"):
         CameraPath([key, Keyframe(np.eye(4), 60, 0.0)])
     with pytest.raises(ValueError, match="tension"):
-        CameraPath([key], tension=2.0)
+        CameraPath([key, Keyframe(np.eye(4), 60, 1.0)], tension=2.0)
     with pytest.raises(ValueError, match="looped path has no start"):
         CameraPath([key, Keyframe(np.eye(4), 60, 1.0)], loop=True, easing="ease-in-out")
     with pytest.raises(ValueError, match="fov"):
@@ -257,6 +261,10 @@ def test_bad_paths_are_refused_by_name(tmp_path):
         load_path(bad)
     bad.write_text(json.dumps({"segments": []}))
     with pytest.raises(ValueError, match="not a camera path"):
+        load_path(bad)
+    newer = to_dict(CameraPath([key, Keyframe(np.eye(4), 60, 1.0)])) | {"version": 2}
+    bad.write_text(json.dumps(newer))
+    with pytest.raises(ValueError, match="version 2; reads 1"):
         load_path(bad)
     bad.write_text(json.dumps({"keyframes": [{"fov": 50}]}))
     with pytest.raises(ValueError, match="nerfstudio"):

@@ -11,6 +11,10 @@ Ground coordinates are (x, y) = (right, forward) of the seed camera (the bridge'
 camera to the point under the mouse; with the erase brush on, a left drag paints a stroke
 (the view does not pan) and its release asks the engine to erase under it, one undo step.
 
+A camera path (the path editor's keyframes and the curve sampled between them) is drawn over
+the map and under the live frustum: all keyframe frustums in one curve item, NaN rows
+between outlines (connect="finite"), the selected one again in orange, the curve dashed.
+
 Numpy only: the GUI thread never touches a tensor.
 """
 
@@ -55,6 +59,11 @@ PALETTE = np.array(
 )
 MIN_BRIGHTNESS = 0.3  # a cell with one entry stays visible on the dark background
 FRUSTUM_FRACTION = 0.12  # frustum length, as a fraction of the map's larger side
+PATH_FRUSTUM_SCALE = 0.7  # a path keyframe's frustum, relative to the live camera's
+PATH_COLOUR = (90, 200, 255)
+SELECTED_COLOUR = (255, 170, 0)
+# stacking: the map image, the flown trajectory, the camera path, the live frustum on top
+Z_IMAGE, Z_PATH, Z_FRUSTUM = -10, 5, 10
 DEFAULT_RADIUS = 0.25
 
 
@@ -68,6 +77,18 @@ def to_ground(ground: np.ndarray, points: np.ndarray) -> np.ndarray:
             f"expected ground (4, 3) and points (n, 3), got {ground.shape}, {points.shape}"
         )
     return (points - ground[0]) @ ground[1:3].T
+
+
+def fov_intrinsics(fov_deg: float, width: int, height: int) -> np.ndarray:
+    """(3, 3) pinhole K of a vertical field of view, as engine.camera.Camera.from_fov makes
+    it: square pixels fx = fy = (height / 2) / tan(fov / 2), principal point at the frame's
+    centre (width / 2, height / 2)."""
+    if not 0 < fov_deg < 180:
+        raise ValueError(f"fov_deg must be in (0, 180), got {fov_deg}")
+    if width <= 0 or height <= 0:
+        raise ValueError(f"expected a positive frame size, got {width} x {height}")
+    focal = 0.5 * height / np.tan(np.radians(fov_deg) / 2)
+    return np.array([[focal, 0.0, width / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
 
 
 def frustum_outline(ground, pose, K, width, height, length) -> np.ndarray:
@@ -173,9 +194,11 @@ class Minimap(QWidget):
         self.map: MemoryMap | None = None
         self.ground: np.ndarray | None = None
         self.camera: tuple | None = None  # (pose, K, width, height)
+        self.path: tuple | None = None  # (poses, fovs, width, height, curve, selected)
         self.mode = "segment"
-        self.redraws = 0
-        self._map_dirty = self._camera_dirty = False
+        self.redraws = 0  # map images drawn
+        self.path_redraws = 0  # camera paths drawn
+        self._map_dirty = self._camera_dirty = self._path_dirty = False
         self._fit_pending = True  # auto-range on the first map of a world only
 
         self.mode_box = QComboBox()
@@ -208,15 +231,33 @@ class Minimap(QWidget):
         self.plot.setLabel("left", "forward")
         self.plot.hideButtons()  # "Fit" does what the corner button would
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setZValue(-10)
+        self.image.setZValue(Z_IMAGE)
         self.trajectory = pg.PlotCurveItem(pen=pg.mkPen((235, 235, 235, 170), width=1))
         self.keyframes = pg.ScatterPlotItem(
             size=7, pen=pg.mkPen((20, 20, 20)), brush=pg.mkBrush(235, 235, 235)
         )
         self.frustum = pg.PlotCurveItem(pen=pg.mkPen((255, 220, 0), width=2))
+        self.frustum.setZValue(Z_FRUSTUM)
+        # the camera path: every keyframe's outline in one item, NaN rows between outlines
+        self.path_frustums = pg.PlotCurveItem(pen=pg.mkPen(PATH_COLOUR, width=1), connect="finite")
+        self.path_selected = pg.PlotCurveItem(pen=pg.mkPen(SELECTED_COLOUR, width=2))
+        self.path_curve = pg.PlotCurveItem(
+            pen=pg.mkPen((*PATH_COLOUR, 150), width=1, style=Qt.PenStyle.DashLine)
+        )
+        for z, item in enumerate((self.path_curve, self.path_frustums, self.path_selected)):
+            item.setZValue(Z_PATH + z)
         # the stroke as discs of the brush radius, in scene units (pxMode off)
         self.stroke = pg.ScatterPlotItem(pxMode=False, pen=None, brush=pg.mkBrush(255, 80, 80, 60))
-        for item in (self.image, self.trajectory, self.keyframes, self.frustum, self.stroke):
+        for item in (
+            self.image,
+            self.trajectory,
+            self.keyframes,
+            self.path_curve,
+            self.path_frustums,
+            self.path_selected,
+            self.frustum,
+            self.stroke,
+        ):
             self.view.addItem(item)
         self.image.hide()
         self.plot.scene().sigMouseClicked.connect(self._clicked)
@@ -237,15 +278,42 @@ class Minimap(QWidget):
     def set_ground(self, ground: np.ndarray) -> None:
         """The ground frame (4, 3) rows origin, right, forward, up of the world that opened."""
         self.ground = np.asarray(ground, np.float64).reshape(4, 3)
-        self._camera_dirty = True
+        self._camera_dirty = self._path_dirty = True
 
     def set_map(self, m: MemoryMap) -> None:
         self.map = m
-        self._map_dirty = self._camera_dirty = True  # the frustum's length follows the map
+        # the frustums' length follows the map
+        self._map_dirty = self._camera_dirty = self._path_dirty = True
 
     def set_camera(self, pose, K, width, height) -> None:
         self.camera = (np.asarray(pose, np.float64), np.asarray(K, np.float64), width, height)
         self._camera_dirty = True
+
+    def set_path(self, poses, fovs, width, height, curve=None, selected=None) -> None:
+        """A camera path: poses (k, 4, 4) camera-to-world (OpenCV axes) of its keyframes,
+        fovs (k,) their vertical fields of view in degrees, the frame size width x height;
+        curve (n, 3) world points sampled along the interpolated path, or None; selected the
+        index of the selected keyframe, or None."""
+        poses = np.asarray(poses, np.float64)
+        fovs = np.asarray(fovs, np.float64)
+        if poses.ndim != 3 or poses.shape[1:] != (4, 4) or fovs.shape != poses.shape[:1]:
+            raise ValueError(
+                f"expected poses (k, 4, 4) and fovs (k,), got {poses.shape}, {fovs.shape}"
+            )
+        if curve is not None:
+            curve = np.asarray(curve, np.float64)
+            if curve.ndim != 2 or curve.shape[1] != 3:
+                raise ValueError(f"expected curve (n, 3), got {curve.shape}")
+        if selected is not None and not 0 <= selected < len(poses):
+            raise ValueError(f"selected must index one of {len(poses)} keyframes, got {selected}")
+        for fov in fovs:  # a bad fov or frame size fails here, not at the next tick
+            fov_intrinsics(fov, width, height)
+        self.path = (poses, fovs, width, height, curve, selected)
+        self._path_dirty = True
+
+    def clear_path(self) -> None:
+        self.path = None
+        self._path_dirty = True
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -265,18 +333,33 @@ class Minimap(QWidget):
 
     def clear(self) -> None:
         """A new world: nothing shown until its first map."""
-        self.map = self.ground = self.camera = None
-        self._map_dirty = self._camera_dirty = False
+        self.map = self.ground = self.camera = self.path = None
+        self._map_dirty = self._camera_dirty = self._path_dirty = False
         self._fit_pending = True
         self.image.hide()
-        for item in (self.trajectory, self.frustum):
+        for item in (
+            self.trajectory,
+            self.frustum,
+            self.path_frustums,
+            self.path_selected,
+            self.path_curve,
+        ):
             item.setData([], [])
         for item in (self.keyframes, self.stroke):
             item.clear()
         self.view.stroke = []
 
     def fit(self) -> None:
-        self.view.autoRange(items=[self.image, self.trajectory, self.keyframes])
+        self.view.autoRange(
+            items=[
+                self.image,
+                self.trajectory,
+                self.keyframes,
+                self.path_curve,
+                self.path_frustums,
+                self.path_selected,
+            ]
+        )
 
     # ---- drawing
 
@@ -287,6 +370,9 @@ class Minimap(QWidget):
         if self._camera_dirty:
             self._camera_dirty = False
             self._draw_camera()
+        if self._path_dirty:
+            self._path_dirty = False
+            self._draw_path()
 
     def _draw_map(self) -> None:
         m = self.map
@@ -314,12 +400,42 @@ class Minimap(QWidget):
         if self.ground is None or self.camera is None:
             self.frustum.setData([], [])
             return
-        length = 1.0
-        if self.map is not None:
-            x0, x1, y0, y1 = self.map.extent
-            length = FRUSTUM_FRACTION * max(x1 - x0, y1 - y0)
-        outline = frustum_outline(self.ground, *self.camera, length)
+        outline = frustum_outline(self.ground, *self.camera, self._frustum_length())
         self.frustum.setData(outline[:, 0], outline[:, 1])
+
+    def _frustum_length(self) -> float:
+        """The live camera's frustum length: FRUSTUM_FRACTION of the map's larger side."""
+        if self.map is None:
+            return 1.0
+        x0, x1, y0, y1 = self.map.extent
+        return FRUSTUM_FRACTION * max(x1 - x0, y1 - y0)
+
+    def _draw_path(self) -> None:
+        if self.ground is None or self.path is None:
+            for item in (self.path_frustums, self.path_selected, self.path_curve):
+                item.setData([], [])
+            return
+        poses, fovs, width, height, curve, selected = self.path
+        length = PATH_FRUSTUM_SCALE * self._frustum_length()
+        outlines = np.array(
+            [
+                frustum_outline(
+                    self.ground, pose, fov_intrinsics(fov, width, height), width, height, length
+                )
+                for pose, fov in zip(poses, fovs)
+            ]
+        ).reshape(len(poses), 4, 2)
+        # one NaN row after each outline: connect="finite" lifts the pen there
+        gaps = np.full((len(poses), 1, 2), np.nan)
+        rows = np.concatenate([outlines, gaps], axis=1).reshape(-1, 2)
+        self.path_frustums.setData(rows[:, 0], rows[:, 1], connect="finite")
+        if selected is None:
+            self.path_selected.setData([], [])
+        else:
+            self.path_selected.setData(outlines[selected, :, 0], outlines[selected, :, 1])
+        flat = np.zeros((0, 2)) if curve is None else to_ground(self.ground, curve)
+        self.path_curve.setData(flat[:, 0], flat[:, 1])
+        self.path_redraws += 1
 
     # ---- input
 

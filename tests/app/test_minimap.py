@@ -1,6 +1,7 @@
 """The minimap: ground coordinates, the frustum and the colours by their properties; the
 widget redraws once per tick whatever the number of maps, puts each cell at its ground
-point, faces the camera on a click and erases one stroke per drag without panning.
+point, faces the camera on a click and erases one stroke per drag without panning; a camera
+path is drawn as one frustum per keyframe (the selected one again), its curve on the ground.
 Waits on signals and conditions; never sleeps."""
 
 import math
@@ -10,7 +11,15 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
 from app.bridge import MemoryMap
-from app.minimap import Minimap, colorize, densify, frustum_outline, to_ground
+from app.minimap import (
+    Minimap,
+    colorize,
+    densify,
+    fov_intrinsics,
+    frustum_outline,
+    to_ground,
+)
+from engine.camera import Camera
 
 pytestmark = pytest.mark.gui
 
@@ -39,6 +48,18 @@ def yaw(angle: float) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     pose = np.eye(4)
     pose[:3, :3] = [[c, 0, s], [0, 1, 0], [-s, 0, c]]
+    return pose
+
+
+def ground_pose(ground: np.ndarray, angle: float, at) -> np.ndarray:
+    """Camera-to-world of a level camera at ground coordinates at = (right, forward, up),
+    turned right by angle from the ground frame's forward."""
+    origin, right, forward, up = ground
+    c, s = math.cos(angle), math.sin(angle)
+    pose = np.eye(4)
+    # OpenCV axes: x right, y down, z forward
+    pose[:3, :3] = np.stack([c * right - s * forward, -up, c * forward + s * right], axis=1)
+    pose[:3, 3] = origin + np.asarray(at, np.float64) @ ground[1:]
     return pose
 
 
@@ -93,6 +114,21 @@ def test_frustum_spans_the_horizontal_field_of_view():
     out = frustum_outline(ground, pitched, K, W, H, length)
     np.testing.assert_allclose(out[0], [1.0, 3.0])
     np.testing.assert_allclose(np.linalg.norm(out[1:3] - out[0], axis=1), length)
+
+
+def test_fov_intrinsics_is_the_engine_cameras_K():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        fov = rng.uniform(1.0, 179.0)
+        width, height = (int(n) for n in rng.integers(1, 2000, size=2))
+        pose = ground_pose(random_ground(rng), rng.uniform(-3, 3), rng.normal(size=3))
+        want = Camera.from_fov(fov, width, height, pose).K.numpy()
+        np.testing.assert_allclose(fov_intrinsics(fov, width, height), want, rtol=1e-12)
+    for fov in (0.0, 180.0, -10.0):
+        with pytest.raises(ValueError, match="fov_deg"):
+            fov_intrinsics(fov, W, H)
+    with pytest.raises(ValueError, match="frame size"):
+        fov_intrinsics(60.0, 0, H)
 
 
 def test_colorize_alpha_brightness_and_hue():
@@ -338,3 +374,145 @@ def test_turning_the_brush_off_mid_stroke_erases_nothing(qtbot, minimap):
         mm.set_brush(False)
         mm.view.finish_stroke()
     assert len(mm.stroke.data) == 0
+
+
+# ---- the camera path
+
+
+def random_path(rng, ground, k=4, n=30):
+    """k level keyframes at random ground points and headings, their fovs, and a curve of n
+    world points; returns (poses, fovs, curve, ground positions (k, 2), headings (k,))."""
+    at = rng.normal(size=(k, 3)) * 2
+    headings = rng.uniform(-math.pi, math.pi, size=k)
+    poses = np.stack([ground_pose(ground, a, p) for a, p in zip(headings, at)])
+    fovs = rng.uniform(30.0, 100.0, size=k)
+    curve = ground[0] + (rng.normal(size=(n, 3)) * 2) @ ground[1:]
+    return poses, fovs, curve, at[:, :2], headings
+
+
+def path_outlines(mm: Minimap) -> np.ndarray:
+    """The keyframe item's data as outlines (k, 4, 2), checking the NaN row after each."""
+    x, y = mm.path_frustums.getData()
+    rows = np.stack([x, y], axis=1).reshape(-1, 5, 2)
+    assert np.isnan(rows[:, 4]).all() and np.isfinite(rows[:, :4]).all()
+    return rows[:, :4]
+
+
+def item_points(item) -> np.ndarray:
+    x, y = item.getData()
+    return np.stack([np.asarray(x), np.asarray(y)], axis=1).reshape(-1, 2)
+
+
+def test_path_draws_every_keyframe_its_selection_and_its_curve(minimap):
+    mm = minimap
+    rng = np.random.default_rng(4)
+    ground = random_ground(rng)
+    poses, fovs, curve, at, headings = random_path(rng, ground, k=5)
+    mm.set_ground(ground)
+    mm.set_map(one_cell_map())  # extent 4 x 4
+    mm.set_path(poses, fovs, W, H, curve=curve, selected=2)
+    mm.timer.timeout.emit()
+    assert mm.path_redraws == 1
+    assert mm.path_frustums.opts["connect"] == "finite"
+    outlines = path_outlines(mm)
+    assert outlines.shape == (5, 4, 2)
+    # each outline closes at its keyframe's ground position
+    np.testing.assert_allclose(outlines[:, 0], at, atol=1e-9)
+    np.testing.assert_allclose(outlines[:, 3], at, atol=1e-9)
+    left, right = outlines[:, 1] - at, outlines[:, 2] - at
+    length = 0.7 * 0.12 * 4.0  # 0.7 of the live frustum's length
+    np.testing.assert_allclose(np.linalg.norm(left, axis=1), length)
+    np.testing.assert_allclose(np.linalg.norm(right, axis=1), length)
+    # the side rays span the horizontal field of view of the fov and the aspect ...
+    fx = H / 2 / np.tan(np.radians(fovs) / 2)
+    cos = (left * right).sum(1) / length**2
+    np.testing.assert_allclose(np.arccos(cos), 2 * np.arctan(W / 2 / fx), atol=1e-9)
+    # ... around the keyframe's heading (angle from forward, positive to the right)
+    middle = left + right
+    np.testing.assert_allclose(np.arctan2(middle[:, 0], middle[:, 1]), headings, atol=1e-9)
+    np.testing.assert_allclose(item_points(mm.path_selected), outlines[2])
+    np.testing.assert_allclose(item_points(mm.path_curve), to_ground(ground, curve))
+    # over the map, under the live frustum
+    for item in (mm.path_frustums, mm.path_selected, mm.path_curve):
+        assert mm.image.zValue() < item.zValue() < mm.frustum.zValue()
+    # a new map: the frustums follow its extent
+    mm.set_map(one_cell_map(extent=(-5.0, 5.0, -5.0, 5.0)))
+    mm.timer.timeout.emit()
+    assert mm.path_redraws == 2
+    outlines = path_outlines(mm)
+    np.testing.assert_allclose(np.linalg.norm(outlines[:, 1] - at, axis=1), 0.7 * 0.12 * 10.0)
+    # no selection, no curve
+    mm.set_path(poses[:2], fovs[:2], W, H)
+    mm.timer.timeout.emit()
+    assert path_outlines(mm).shape == (2, 4, 2)
+    assert len(item_points(mm.path_selected)) == len(item_points(mm.path_curve)) == 0
+
+
+def test_clear_path_and_a_new_world_empty_the_path(minimap):
+    mm = minimap
+    rng = np.random.default_rng(5)
+    poses, fovs, curve, *_ = random_path(rng, seed_ground())
+    mm.set_ground(seed_ground())
+    mm.set_path(poses, fovs, W, H, curve=curve, selected=0)
+    mm.timer.timeout.emit()
+    items = (mm.path_frustums, mm.path_selected, mm.path_curve)
+    assert all(len(item_points(item)) > 0 for item in items)
+    mm.clear_path()
+    mm.timer.timeout.emit()
+    assert all(len(item_points(item)) == 0 for item in items)
+    mm.set_path(poses, fovs, W, H, curve=curve, selected=1)
+    mm.timer.timeout.emit()
+    drawn = mm.path_redraws
+    mm.clear()
+    assert all(len(item_points(item)) == 0 for item in items)
+    mm.set_ground(seed_ground())  # the new world's ground: the old path stays gone
+    mm.timer.timeout.emit()
+    assert mm.path is None and mm.path_redraws == drawn
+    assert all(len(item_points(item)) == 0 for item in items)
+
+
+def test_a_path_waits_for_the_ground(qtbot, minimap):
+    mm = minimap
+    rng = np.random.default_rng(6)
+    ground = random_ground(rng)
+    poses, fovs, curve, at, _ = random_path(rng, ground, k=3)
+    mm.set_path(poses, fovs, W, H, curve=curve, selected=1)
+    mm.timer.timeout.emit()
+    assert mm.path_redraws == 0
+    for item in (mm.path_frustums, mm.path_selected, mm.path_curve):
+        assert len(item_points(item)) == 0
+    mm.timer.start()
+    mm.set_ground(ground)
+    qtbot.waitUntil(lambda: mm.path_redraws == 1, timeout=2000)
+    np.testing.assert_allclose(path_outlines(mm)[:, 0], at, atol=1e-9)
+    np.testing.assert_allclose(item_points(mm.path_curve), to_ground(ground, curve))
+
+
+def test_fit_takes_in_the_path(minimap):
+    mm = minimap
+    ground = seed_ground()
+    far = [ground_pose(ground, 0.0, (40.0, 50.0, 0.0)), ground_pose(ground, 1.0, (-30, 45, 0))]
+    mm.set_ground(ground)
+    mm.set_map(one_cell_map())
+    mm.set_path(np.stack(far), [60.0, 60.0], W, H, curve=[[0.0, 0.0, 60.0]])
+    mm.timer.timeout.emit()
+    mm.fit()
+    (x0, x1), (y0, y1) = mm.view.viewRange()
+    for x, y in [(40.0, 50.0), (-30.0, 45.0), (0.0, 60.0), (0.0, -1.0)]:  # (0, -1): the map
+        assert x0 < x < x1 and y0 < y < y1
+
+
+def test_set_path_checks_its_arguments(minimap):
+    mm = minimap
+    poses, fovs = np.stack([np.eye(4)] * 3), np.full(3, 60.0)
+    with pytest.raises(ValueError, match=r"poses \(k, 4, 4\) and fovs \(k,\)"):
+        mm.set_path(poses[:, :3], fovs, W, H)
+    with pytest.raises(ValueError, match=r"fovs \(k,\)"):
+        mm.set_path(poses, fovs[:2], W, H)
+    with pytest.raises(ValueError, match=r"curve \(n, 3\)"):
+        mm.set_path(poses, fovs, W, H, curve=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="selected"):
+        mm.set_path(poses, fovs, W, H, selected=3)
+    with pytest.raises(ValueError, match="fov_deg"):
+        mm.set_path(poses, [60.0, 0.0, 60.0], W, H)
+    assert mm.path is None

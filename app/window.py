@@ -20,10 +20,15 @@ import numpy as np
 from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -38,9 +43,15 @@ from app import settings as prefs
 from app.bridge import EngineBridge, WorldInfo
 from app.inspector import Inspector
 from app.minimap import Minimap
+from app.pathdock import PathDock
+from app.renderjob import RenderPlan, RenderRunner
 from app.viewport import Viewport
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
+PATH_FILTERS = {
+    "Latentscape camera path (*.json)": "latentscape",
+    "nerfstudio camera_path.json (*.json)": "nerfstudio",
+}
 RECENT_MAX = 8
 DOCK_WIDTH = 340  # the minimap and inspector docks, at first start
 
@@ -130,9 +141,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue("session/running", True)
         self.settings.sync()
         self.info: WorldInfo | None = None
-        # (time, pose) shown while R records, and the latest recording
+        # (time, pose) shown while R records, and the latest recording (it goes to the path dock)
         self.recording: list[tuple[float, np.ndarray]] | None = None
         self.recorded: list[tuple[float, np.ndarray]] = []
+        self.renders = RenderRunner(self)
         self.stats: dict = {}
         self.generating = False
         self.busy = False
@@ -159,6 +171,9 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Memory inspector", "inspector", self.inspector)
         self.tabifyDockWidget(self.minimap_dock, self.inspector_dock)
         self.minimap_dock.raise_()
+        self.path_dock = PathDock()
+        self.path_dock_widget = self._dock("Camera path", "path", self.path_dock)
+        self.splitDockWidget(self.minimap_dock, self.path_dock_widget, Qt.Orientation.Vertical)
 
         self.hud = QLabel()
         self.statusBar().addPermanentWidget(self.hud)
@@ -183,6 +198,22 @@ class MainWindow(QMainWindow):
         self.minimap.face.connect(self.face_point)
         self.minimap.erase.connect(self._erase)
         self.inspector_dock.visibilityChanged.connect(b.set_inspecting)
+        p = self.path_dock
+        p.view_requested.connect(self.show_pose)
+        p.changed.connect(self._draw_path)
+        p.add_requested.connect(self.add_keyframe)
+        p.update_requested.connect(self.update_keyframe)
+        p.record_requested.connect(self.record_action.trigger)
+        p.open_requested.connect(self.open_path_dialog)
+        p.save_requested.connect(self.save_path_dialog)
+        p.render_requested.connect(self.render_dialog)
+        p.cancel_render.connect(self.renders.cancel)
+        p.error.connect(self.show_error)
+        r = self.renders
+        r.started.connect(self._on_render_started)
+        r.progress.connect(p.render_progress)
+        r.finished.connect(self._on_rendered)
+        r.failed.connect(self._on_render_failed)
 
         self.hud_timer = QTimer(self)
         self.hud_timer.timeout.connect(self._update_hud)
@@ -232,7 +263,10 @@ class MainWindow(QMainWindow):
         for name in list_scenes():
             self._action(samples, name, lambda _=False, n=name: self.open_source(n))
         self._action(file, "&Save world...", self.save_world_dialog, QKeySequence.StandardKey.Save)
-        self._action(file, "Save recorded &path...", self.save_path_dialog)
+        file.addSeparator()
+        self._action(file, "Open camera pat&h...", self.open_path_dialog, "Ctrl+Shift+P")
+        self._action(file, "Save camera &path...", self.save_path_dialog, "Ctrl+Alt+S")
+        self._action(file, "&Render path to video...", self.render_dialog, "Ctrl+Shift+R")
         self._action(file, "Screens&hot", self.screenshot, "F12")
         file.addSeparator()
         self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -248,8 +282,22 @@ class MainWindow(QMainWindow):
         )
         self.generate_action.setCheckable(True)
         self._action(world, "Release mouse / &cancel segment", self.escape, "Escape")
-        self.record_action = self._action(world, "&Record path", self.toggle_recording, "R")
+        path = bar.addMenu("&Path")
+        self.record_action = self._action(path, "&Record path", self.toggle_recording, "R")
         self.record_action.setCheckable(True)
+        dock = self.path_dock
+        self._action(path, "&Add keyframe at the view", self.add_keyframe, "K")
+        self._action(path, "&Update keyframe to the view", self.update_keyframe, "U")
+        self._action(path, "D&uplicate keyframe", dock.duplicate_selected, "Ctrl+D")
+        self._action(
+            path, "&Delete keyframe", dock.delete_selected, QKeySequence.StandardKey.Delete
+        )
+        self._action(path, "&Go to keyframe", lambda: dock.go_to(dock.editor.selected), "G")
+        self._action(path, "Pre&vious keyframe", lambda: self.step_keyframe(-1), "[")
+        self._action(path, "&Next keyframe", lambda: self.step_keyframe(1), "]")
+        self._action(path, "&Play / pause preview", dock.toggle_play, "P")
+        self._action(path, "Undo path &edit", dock.undo, "Ctrl+Alt+Z")
+        self._action(path, "Cancel &render", self.renders.cancel)
         view = bar.addMenu("&View")
         self.overlay_action = self._action(
             view, "&Overlay (generated tokens / depth / none)", self.next_overlay, "F"
@@ -259,7 +307,11 @@ class MainWindow(QMainWindow):
             view, "&Capture mouse (Esc releases)", lambda: self.viewport.set_captured(True), "C"
         )
         view.addSeparator()
-        for dock, key in ((self.minimap_dock, "M"), (self.inspector_dock, "I")):
+        for dock, key in (
+            (self.minimap_dock, "M"),
+            (self.inspector_dock, "I"),
+            (self.path_dock_widget, "T"),
+        ):
             action = dock.toggleViewAction()
             action.setShortcut(QKeySequence(key))
             view.addAction(action)
@@ -374,8 +426,8 @@ class MainWindow(QMainWindow):
             self.bridge.cancel()
 
     def toggle_recording(self) -> None:
-        """R: start recording the camera path, or stop and keep it (File > Save recorded
-        path... writes it for `latentscape render --path`)."""
+        """R: start recording the camera path, or stop: the flight becomes the path dock's
+        path (to preview, refine, save or render)."""
         if self.recording is None:
             if self.viewport.navigator is None:
                 self.show_error("open a photo or a scene before recording a path")
@@ -386,10 +438,9 @@ class MainWindow(QMainWindow):
         else:
             self.recording.append((time.monotonic(), self.viewport.navigator.pose))
             self.recorded, self.recording = self.recording, None
-            self._note(
-                f"recorded {len(self.recorded)} poses: File > Save recorded path... to keep them"
-            )
+            self._recorded_to_path()
         self.record_action.setChecked(self.recording is not None)
+        self.path_dock.buttons["record"].setChecked(self.recording is not None)
 
     def _on_pose(self, pose) -> None:
         if self.info is not None:
@@ -397,40 +448,183 @@ class MainWindow(QMainWindow):
         if self.recording is not None:
             self.recording.append((time.monotonic(), np.array(pose, copy=True)))
 
-    def save_path_dialog(self) -> None:
-        if not self.recorded:
-            self.show_error("nothing recorded yet: press R, fly, press R again")
-            return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save recorded path", "path.json", "Pose lists (*.json)"
-        )
-        if path:
-            self.save_recorded(path)
+    def _recorded_to_path(self) -> None:
+        """The latest recording becomes the dock's path (one undo step there): keyframes
+        chosen so the path stays within 1 cm and half a degree of every pose flown, at the
+        times they were flown."""
+        from engine.path import CameraPath, RenderSettings
 
-    def save_recorded(self, path: str, fps: float = 24.0) -> bool:
-        """Write the latest recording as a camera path (engine.path, the project's JSON):
-        keyframes chosen so the path stays within 1 cm and half a degree of every pose
-        flown, at the times they were flown; `latentscape render --path FILE` renders it at
-        fps, at the speed it was flown."""
-        import math
-
-        from engine.path import CameraPath, RenderSettings, save_path
-
-        info = self.info
         times, shown = zip(*self.recorded)
-        fov = math.degrees(2 * math.atan(info.height / (2 * info.K[1, 1])))
+        dock = self.path_dock
         try:
             recorded = CameraPath.from_recording(
-                times, shown, fov=fov, render=RenderSettings(info.width, info.height, fps)
+                times,
+                shown,
+                fov=self.view_fov(),
+                render=RenderSettings(self.info.width, self.info.height, dock.editor.state.fps),
             )
-            save_path(recorded, path)
-        except (OSError, ValueError) as e:
-            self.show_error(f"could not save the path to {path}: {e}")
-            return False
+        except ValueError as e:
+            self.show_error(f"the recording makes no path: {e}")
+            return
+        dock.set_path(recorded)
+        self.path_dock_widget.show()
         self._note(
-            f"saved {len(recorded.keyframes)} keyframes ({recorded.duration:.1f} s flown) to {path}"
+            f"recorded {len(self.recorded)} poses as {len(recorded.keyframes)} keyframes "
+            f"({recorded.duration:.1f} s); Play (P) previews it, Render... renders it"
         )
+
+    def view_fov(self) -> float:
+        """The vertical field of view of the world's camera, degrees."""
+        import math
+
+        return math.degrees(2 * math.atan(self.info.height / (2 * self.info.K[1, 1])))
+
+    # ---- the camera path
+
+    def show_pose(self, pose) -> None:
+        """Put the camera at pose (the path dock's playback, scrubbing and go-to)."""
+        nav = self.viewport.navigator
+        if nav is None:
+            return
+        nav.set_pose(pose)
+        self.viewport.pose_changed.emit(nav.pose)
+        self.viewport.update()
+
+    def add_keyframe(self) -> None:
+        """K: a keyframe at the current view."""
+        if self.viewport.navigator is None:
+            self.show_error("open a photo or a scene before adding keyframes")
+            return
+        self.path_dock.add_key(self.viewport.navigator.pose, self.view_fov())
+        self.path_dock_widget.show()
+
+    def update_keyframe(self) -> None:
+        """U: the selected keyframe takes the current view."""
+        if self.viewport.navigator is not None:
+            self.path_dock.update_key(self.viewport.navigator.pose)
+
+    def step_keyframe(self, step: int) -> None:
+        """[ and ]: go to the previous or next keyframe."""
+        dock = self.path_dock
+        n = len(dock.editor.keys)
+        if n:
+            current = dock.editor.selected
+            dock.go_to(min(max((step if current is None else current + step), 0), n - 1))
+
+    def _draw_path(self) -> None:
+        """The dock's keyframes and curve on the minimap."""
+        editor = self.path_dock.editor
+        if not editor.keys or self.info is None:
+            self.minimap.clear_path()
+            return
+        self.minimap.set_path(
+            np.stack([k.pose for k in editor.keys]),
+            np.array([k.fov for k in editor.keys]),
+            self.info.width,
+            self.info.height,
+            curve=editor.curve(),
+            selected=editor.selected,
+        )
+
+    def open_path_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open camera path", "", "Camera paths (*.json);;All files (*)"
+        )
+        if path:
+            self.open_path(path)
+
+    def open_path(self, file: str) -> bool:
+        """A camera path file (the project's JSON or nerfstudio's) into the path dock."""
+        from engine.path import load_path
+
+        try:
+            loaded = load_path(file)
+        except (OSError, ValueError) as e:
+            self.show_error(f"could not open the camera path: {e}")
+            return False
+        self.path_dock.set_path(loaded)
+        self.path_dock_widget.show()
+        self._note(f"opened {file}: {len(loaded.keyframes)} keyframes, {loaded.duration:.1f} s")
         return True
+
+    def save_path_dialog(self) -> None:
+        if self.path_dock.editor.path is None:
+            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save camera path", "path.json", ";;".join(PATH_FILTERS)
+        )
+        if path:
+            self.save_path(path, PATH_FILTERS.get(chosen, "latentscape"))
+
+    def save_path(self, file: str, fmt: str = "latentscape") -> bool:
+        """Write the dock's path: fmt "latentscape" (the project's JSON, for
+        `latentscape render --path`) or "nerfstudio" (camera_path.json)."""
+        from engine.path import save_path
+
+        path = self.path_dock.editor.path
+        if path is None:
+            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
+            return False
+        try:
+            save_path(path, file, fmt)
+        except (OSError, ValueError) as e:
+            self.show_error(f"could not save the camera path to {file}: {e}")
+            return False
+        self._note(f"saved the camera path ({len(path.keyframes)} keyframes, {fmt}) to {file}")
+        return True
+
+    def render_dialog(self) -> None:
+        if not self._can_render():
+            return
+        dialog = RenderDialog(self, self.path_dock.editor)
+        if dialog.exec():
+            self.render_path(dialog.out.text(), dialog.keep.isChecked(), dialog.frames.text())
+
+    def _can_render(self) -> bool:
+        if self.info is None:
+            self.show_error("open a photo or a scene before rendering")
+        elif self.path_dock.editor.path is None:
+            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
+        elif self.renders.running:
+            self.show_error("a render is running: cancel it or wait for it")
+        else:
+            return True
+        return False
+
+    def render_path(self, out: str, keep: bool = True, frames: str | None = None) -> bool:
+        """Render the dock's path through a snapshot of the world into the video `out`, in
+        the background (app/renderjob.py): the job `latentscape render` runs."""
+        if not self._can_render():
+            return False
+        if not str(out).strip():
+            self.show_error("give the video a file name")
+            return False
+        plan = RenderPlan.beside(out, keep=keep, frames=frames or None)
+        editor = self.path_dock.editor
+        if not self.renders.render(self.bridge, editor.path, plan, fps=editor.state.fps):
+            return False
+        self.path_dock.render_started(0, "the world's snapshot")
+        self._note(f"rendering the camera path to {plan.out} ...")
+        return True
+
+    def _on_render_started(self, total: int, what: str) -> None:
+        self.path_dock.render_started(total, what)
+
+    def _on_rendered(self, result) -> None:
+        self.path_dock.render_ended()
+        plan = self.renders.plan
+        if result.interrupted:
+            kept = f"; the {result.frames} frames done are in {result.partial}"
+            self._note("render cancelled" + (kept if result.partial else ""))
+            return
+        self._note(f"rendered {result.frames} frames to {result.out}")
+        if plan is not None and plan.temporary is None:
+            self._note(f"the same render from the command line: {plan.command()}")
+
+    def _on_render_failed(self, message: str) -> None:
+        self.path_dock.render_ended()
+        self.show_error(message)
 
     def face_point(self, x: float, y: float) -> None:
         """Turn the camera (about world up) to face the ground point (x, y) of the minimap."""
@@ -475,6 +669,8 @@ class MainWindow(QMainWindow):
         self.info = info
         self.minimap.clear()
         self.minimap.set_ground(info.ground)
+        self.path_dock.set_size(info.width, info.height)
+        self._draw_path()  # the path is kept across worlds: a saved world opens again
         self.inspector.clear()
         self.viewport.start(info.pose, info.up)
         self.pages.setCurrentWidget(self.viewport)
@@ -524,6 +720,9 @@ class MainWindow(QMainWindow):
         self.hud.setText("  |  ".join(parts))
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if self.renders.running:  # the frames done are kept as a partial video
+            self.renders.cancel()
+            self.renders.wait(60.0)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.stats.get("unsaved"):
@@ -541,3 +740,48 @@ def default_recovery_path() -> Path:
     """Where the recovery copy lives: the per-user application data folder."""
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
     return Path(folder or Path.home() / ".latentscape") / "recovery.lsworld"
+
+
+class RenderDialog(QDialog):
+    """Render...: the video file, whether the snapshot and the path stay beside it, and an
+    optional folder for the frames with their cameras (nerfstudio and COLMAP)."""
+
+    def __init__(self, parent: MainWindow, editor) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Render the camera path")
+        path = editor.path
+        fps = editor.state.fps
+        frames = len(path.frame_times(fps))
+        width, height = editor.size
+        self.out = QLineEdit(str(Path.home() / "latentscape-path.mp4"))
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.out, 1)
+        row.addWidget(browse)
+        self.keep = QCheckBox(
+            "keep the world snapshot and the path beside the video (to render again with "
+            "latentscape render)"
+        )
+        self.keep.setChecked(True)
+        self.frames = QLineEdit()
+        self.frames.setPlaceholderText("(none) a folder for the frames, nerfstudio + COLMAP")
+        form = QFormLayout(self)
+        form.addRow(
+            QLabel(f"{frames} frames at {width}x{height}, {path.duration:.2f} s at {fps:g} fps")
+        )
+        form.addRow("video", row)
+        form.addRow("frames", self.frames)
+        form.addRow(self.keep)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Render")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Render to", self.out.text(), "MP4 (*.mp4)")
+        if path:
+            self.out.setText(path)

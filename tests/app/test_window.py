@@ -128,6 +128,14 @@ def test_shortcuts_are_in_the_menus(window):
         ("Undo last segment or erase", "Ctrl+Z"),
         ("Settings...", "Ctrl+,"),
         ("Record path", "R"),
+        ("Add keyframe at the view", "K"),
+        ("Update keyframe to the view", "U"),
+        ("Duplicate keyframe", "Ctrl+D"),
+        ("Delete keyframe", "Del"),
+        ("Go to keyframe", "G"),
+        ("Play / pause preview", "P"),
+        ("Render path to video...", "Ctrl+Shift+R"),
+        ("Camera path", "T"),
         ("Capture mouse (Esc releases)", "C"),
         ("Minimap", "M"),
         ("Memory inspector", "I"),
@@ -178,34 +186,74 @@ def test_clicking_the_minimap_turns_the_camera_to_face_the_point(qtbot, window):
     np.testing.assert_allclose(forward, [1.0, 0.0, 0.0], atol=1e-9)
 
 
-def test_a_recorded_flight_saves_as_a_camera_path(qtbot, window, tmp_path):
+def angles_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation angles between the poses (n, 4, 4) a and b, degrees."""
+    rel = np.einsum("nji,njk->nik", a[:, :3, :3], b[:, :3, :3])
+    cos = (np.trace(rel, axis1=1, axis2=2) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def test_a_recorded_flight_plays_back_through_the_path_dock(qtbot, window, tmp_path):
     from engine.path import load_path
 
     open_room(qtbot, window)
-    vp = window.viewport
+    vp, dock = window.viewport, window.path_dock
     window.record_action.trigger()
-    assert window.recording is not None
+    assert window.recording is not None and dock.buttons["record"].isChecked()
     vp.setFocus()
     qtbot.keyPress(vp, Qt.Key.Key_W)
     # long enough a flight (half a second at display rate) that it is more than its keyframes
     qtbot.waitUntil(lambda: len(window.recording) > 30, timeout=10000)
     qtbot.keyRelease(vp, Qt.Key.Key_W)
-    vp.navigator.look(80, 0)  # and a turn
-    vp.pose_changed.emit(vp.navigator.pose)
+    for _ in range(10):  # and a turn
+        vp.navigator.look(8, 1)
+        vp.pose_changed.emit(vp.navigator.pose)
     window.record_action.trigger()
     assert window.recording is None and not window.record_action.isChecked()
-    assert window.save_recorded(str(tmp_path / "path.json"), fps=24.0)
-    path = load_path(tmp_path / "path.json")
     times = np.array([t for t, _ in window.recorded])
+    times -= times[0]
     flown = np.stack([p for _, p in window.recorded])
-    # played back at the times flown, within the recording's tolerance (1 cm, 0.5 degrees)
-    got, _ = path.poses(times - times[0])
-    assert np.linalg.norm(got[:, :3, 3] - flown[:, :3, 3], axis=1).max() <= 0.01 + 1e-9
-    cos = (
-        np.trace(np.einsum("nji,njk->nik", got[:, :3, :3], flown[:, :3, :3]), axis1=1, axis2=2) - 1
-    ) / 2
-    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() <= 0.5 + 1e-6
-    assert len(path.keyframes) < len(times) and path.render.fps == 24.0
+    path = dock.editor.path
+    assert path is not None and 2 <= len(path.keyframes) < len(times)
+    # played back through the dock at the times flown: the camera is where it was flown,
+    # within the recording's tolerance (1 cm, 0.5 degrees)
+    shown = []
+    for t in times:
+        dock.seek(t)
+        shown.append(vp.navigator.pose)
+    shown = np.stack(shown)
+    assert np.linalg.norm(shown[:, :3, 3] - flown[:, :3, 3], axis=1).max() <= 0.01 + 1e-9
+    assert angles_deg(shown, flown).max() <= 0.5 + 1e-6
+    # played in real time it runs from the start to the end and stops there
+    dock.seek(0.0)
+    dock.play()
+    assert dock.playing
+    qtbot.waitUntil(lambda: not dock.playing, timeout=10000)
+    np.testing.assert_allclose(vp.navigator.pose, flown[-1], atol=0.01)
+    # saved and opened again: the same keyframes (the project's JSON and nerfstudio's)
+    for fmt in ("latentscape", "nerfstudio"):
+        file = tmp_path / f"{fmt}.json"
+        assert window.save_path(str(file), fmt)
+        again = load_path(file)
+        assert len(again.keyframes) == len(path.keyframes)
+        got, _ = again.poses(times)
+        want, _ = path.poses(times)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+    assert window.open_path(str(tmp_path / "nerfstudio.json"))
+    assert len(dock.editor.keys) == len(path.keyframes)
+
+
+def test_bad_camera_path_files_are_refused_and_the_path_kept(qtbot, window, tmp_path):
+    open_room(qtbot, window)
+    window.add_keyframe()
+    window.viewport.navigator.look(50, 0)
+    window.add_keyframe()
+    before = [k.time for k in window.path_dock.editor.keys]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "latentscape.camera_path", "version": 9, "keyframes": []}')
+    assert not window.open_path(str(bad))
+    assert "version 9" in window.messages[-1]
+    assert [k.time for k in window.path_dock.editor.keys] == before
 
 
 def test_captured_mouse_looks_without_a_button_and_esc_releases_it(qtbot, window):

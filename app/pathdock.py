@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
     QGridLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -317,10 +317,13 @@ class PathDock(QWidget):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["#", "time (s)", "fov (deg)"])
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(20)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._table_selected)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.go_to(row))
 
@@ -337,8 +340,8 @@ class PathDock(QWidget):
                 ),
                 (
                     "duplicate",
-                    "Duplicate",
-                    "copy the selected keyframe (Ctrl+D)",
+                    "Copy",
+                    "duplicate the selected keyframe, halfway to the next (Ctrl+D)",
                     self.duplicate_selected,
                 ),
                 ("delete", "Delete", "delete the selected keyframe (Delete)", self.delete_selected),
@@ -355,7 +358,7 @@ class PathDock(QWidget):
             b.setToolTip(tip)
             b.clicked.connect(slot)
             self.buttons[name] = b
-            keys.addWidget(b, i // 3, i % 3)
+            keys.addWidget(b, 0, i)
 
         self.key_time = QDoubleSpinBox()
         self.key_time.setRange(-1e4, 1e4)
@@ -412,15 +415,19 @@ class PathDock(QWidget):
         self.easing_box = QComboBox()
         self.easing_box.addItems(EASINGS)
         self.easing_box.currentTextChanged.connect(lambda e: self._option(easing=e))
-        form = QFormLayout()
-        form.addRow("duration", self.duration_box)
-        form.addRow("fps", self.fps_box)
-        form.addRow("tension", self.tension_box)
-        form.addRow("easing", self.easing_box)
-        flags = QHBoxLayout()
-        flags.addWidget(self.loop_box)
-        flags.addWidget(self.speed_box)
-        form.addRow(flags)
+        form = QGridLayout()
+        for i, (label, widget) in enumerate(
+            (
+                ("duration", self.duration_box),
+                ("fps", self.fps_box),
+                ("tension", self.tension_box),
+                ("easing", self.easing_box),
+            )
+        ):
+            form.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            form.addWidget(widget, i // 2, 2 * (i % 2) + 1)
+        form.addWidget(self.loop_box, 2, 1)
+        form.addWidget(self.speed_box, 2, 3)
 
         files = QHBoxLayout()
         for name, text, tip, slot in (
@@ -457,15 +464,25 @@ class PathDock(QWidget):
         render_row.setContentsMargins(0, 0, 0, 0)
         self.render_row.hide()
 
+        # a strip under the viewport: the timeline across, then the keyframes beside the
+        # playback and interpolation settings and the file and render buttons
+        self.table.setMinimumHeight(60)
+        key_column = QVBoxLayout()
+        key_column.addWidget(self.table, 1)
+        key_column.addLayout(key_form)
+        key_column.addLayout(keys)
+        settings_column = QVBoxLayout()
+        settings_column.addLayout(transport)
+        settings_column.addLayout(form)
+        settings_column.addStretch(1)
+        settings_column.addLayout(files)
+        columns = QHBoxLayout()
+        columns.addLayout(key_column, 1)
+        columns.addLayout(settings_column, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.timeline)
-        layout.addLayout(transport)
-        layout.addWidget(self.table, 1)
-        layout.addLayout(key_form)
-        layout.addLayout(keys)
-        layout.addLayout(form)
-        layout.addLayout(files)
+        layout.addLayout(columns, 1)
         layout.addWidget(self.render_row)
 
         self.timer = QTimer(self)
@@ -657,6 +674,7 @@ class PathDock(QWidget):
                     self.table.setItem(i, col, item)
             if s.selected is not None:
                 self.table.selectRow(s.selected)
+                self.table.scrollToItem(self.table.item(s.selected, 0))
             else:
                 self.table.clearSelection()
             has_key = s.selected is not None

@@ -54,6 +54,7 @@ PATH_FILTERS = {
 }
 RECENT_MAX = 8
 DOCK_WIDTH = 340  # the minimap and inspector docks, at first start
+PATH_DOCK_HEIGHT = 230  # the camera path strip, the first time it opens
 
 
 class StartPage(QWidget):
@@ -167,13 +168,19 @@ class MainWindow(QMainWindow):
         self.log_dock.hide()
         self.minimap = Minimap()
         self.minimap_dock = self._dock("Minimap", "minimap", self.minimap)
+        # a strip under the viewport, shown on the first path action (K, R, T, opening one)
+        self.path_dock = PathDock()
+        self.path_dock_widget = self._dock(
+            "Camera path", "path", self.path_dock, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.path_dock_widget.hide()
+        self._path_dock_sized = False
+        # the right docks run the full height: the strip sits under the viewport only
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.inspector = Inspector()
         self.inspector_dock = self._dock("Memory inspector", "inspector", self.inspector)
         self.tabifyDockWidget(self.minimap_dock, self.inspector_dock)
         self.minimap_dock.raise_()
-        self.path_dock = PathDock()
-        self.path_dock_widget = self._dock("Camera path", "path", self.path_dock)
-        self.splitDockWidget(self.minimap_dock, self.path_dock_widget, Qt.Orientation.Vertical)
 
         self.hud = QLabel()
         self.statusBar().addPermanentWidget(self.hud)
@@ -233,11 +240,13 @@ class MainWindow(QMainWindow):
         for problem in problems:
             self.show_error(problem)
 
-    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+    def _dock(
+        self, title: str, name: str, widget: QWidget, area=Qt.DockWidgetArea.RightDockWidgetArea
+    ) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)  # saveState/restoreState find docks by name
         dock.setWidget(widget)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.addDockWidget(area, dock)
         return dock
 
     # ---- menus
@@ -467,7 +476,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"the recording makes no path: {e}")
             return
         dock.set_path(recorded)
-        self.path_dock_widget.show()
+        self.reveal_path_dock()
         self._note(
             f"recorded {len(self.recorded)} poses as {len(recorded.keyframes)} keyframes "
             f"({recorded.duration:.1f} s); Play (P) previews it, Render... renders it"
@@ -480,6 +489,15 @@ class MainWindow(QMainWindow):
         return math.degrees(2 * math.atan(self.info.height / (2 * self.info.K[1, 1])))
 
     # ---- the camera path
+
+    def reveal_path_dock(self) -> None:
+        """Show the path strip (at its default height the first time it opens)."""
+        dock = self.path_dock_widget
+        if not dock.isVisible():
+            dock.show()
+            if not self._path_dock_sized:
+                self._path_dock_sized = True
+                self.resizeDocks([dock], [PATH_DOCK_HEIGHT], Qt.Orientation.Vertical)
 
     def show_pose(self, pose) -> None:
         """Put the camera at pose (the path dock's playback, scrubbing and go-to)."""
@@ -496,7 +514,7 @@ class MainWindow(QMainWindow):
             self.show_error("open a photo or a scene before adding keyframes")
             return
         self.path_dock.add_key(self.viewport.navigator.pose, self.view_fov())
-        self.path_dock_widget.show()
+        self.reveal_path_dock()
 
     def update_keyframe(self) -> None:
         """U: the selected keyframe takes the current view."""
@@ -543,7 +561,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"could not open the camera path: {e}")
             return False
         self.path_dock.set_path(loaded)
-        self.path_dock_widget.show()
+        self.reveal_path_dock()
         self._note(f"opened {file}: {len(loaded.keyframes)} keyframes, {loaded.duration:.1f} s")
         return True
 

@@ -8,8 +8,8 @@ Prints one JSON line: psnr_db (viewport grab against the engine frame it shows),
 the grab, 0 for a blank view), the GL renderer and the grab's size. With --out it also saves
 the viewport grab (viewport.png), then turns generation on, turns the camera toward the
 unknown until two segments are made, and saves the whole window with the minimap
-(window.png) and with the memory inspector (inspector.png): the README's screenshots are
-made this way.
+(window.png), with the memory inspector (inspector.png) and with a camera path of four
+keyframes (path.png): the README's screenshots are made this way.
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ def main() -> int:
 
 
 def screenshots(app, window, out: Path, timeout: float) -> None:
-    """The default layout after two generated segments: window.png (minimap), inspector.png."""
+    """The default layout after two generated segments: window.png (minimap), inspector.png,
+    path.png."""
+    from PySide6.QtCore import Qt
+
     vp = window.viewport
 
     def pump(seconds: float) -> None:
@@ -111,6 +114,19 @@ def screenshots(app, window, out: Path, timeout: float) -> None:
     window.inspector_dock.raise_()
     pump(1.5)
     window.grab().save(str(out / "inspector.png"))
+    # a camera path of four keyframes: forward, turning right, through the generated part
+    window.minimap_dock.raise_()
+    vp.navigator.set_pose(window.info.pose)
+    for turn in (0, 90, 90, 90):
+        vp.navigator.look(turn, 0)
+        vp.navigator.press(Qt.Key.Key_W)
+        vp.navigator.tick(2.0)
+        vp.navigator.release(Qt.Key.Key_W)
+        window.add_keyframe()
+    window.path_dock.go_to(1)
+    window.path_dock.seek(3.0)
+    pump(1.5)
+    window.grab().save(str(out / "path.png"))
 
 
 if __name__ == "__main__":

@@ -255,6 +255,10 @@ def test_bad_paths_are_refused_by_name(tmp_path):
         Keyframe(np.eye(4), 200.0, 0.0)
     with pytest.raises(ValueError, match="pose"):
         Keyframe(np.full((4, 4), np.nan), 60, 0.0)
+    with pytest.raises(ValueError, match="orthonormal"):  # a scaled camera
+        Keyframe(np.diag([2.0, 1.0, 1.0, 1.0]), 60, 0.0)
+    with pytest.raises(ValueError, match="det"):  # a mirrored one
+        Keyframe(np.diag([-1.0, 1.0, 1.0, 1.0]), 60, 0.0)
     bad = tmp_path / "bad.json"
     bad.write_text("{ nope")
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -265,6 +269,12 @@ def test_bad_paths_are_refused_by_name(tmp_path):
     newer = to_dict(CameraPath([key, Keyframe(np.eye(4), 60, 1.0)])) | {"version": 2}
     bad.write_text(json.dumps(newer))
     with pytest.raises(ValueError, match="version 2; reads 1"):
+        load_path(bad)
+    sheared = np.eye(4)
+    sheared[0, 1] = 0.5
+    nerfstudio = {"keyframes": [{"matrix": m.reshape(-1).tolist()} for m in (np.eye(4), sheared)]}
+    bad.write_text(json.dumps(nerfstudio))
+    with pytest.raises(ValueError, match="orthonormal"):
         load_path(bad)
     bad.write_text(json.dumps({"keyframes": [{"fov": 50}]}))
     with pytest.raises(ValueError, match="nerfstudio"):

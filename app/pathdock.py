@@ -535,6 +535,11 @@ class PathDock(QWidget):
             self.refresh()
             self.changed.emit()
 
+    def clear(self) -> None:
+        """No keyframes (one undo step)."""
+        self.stop()
+        self._do(self.editor.clear)
+
     def set_path(self, path: CameraPath) -> None:
         """A whole path (opened or recorded), one undo step; the playhead to its start."""
         self.stop()

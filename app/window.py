@@ -136,6 +136,8 @@ class MainWindow(QMainWindow):
         config, problems = prefs.load_config(self.settings)
         self.bridge = bridge or EngineBridge(config)
         self.recovery = Path(recovery) if recovery else default_recovery_path()
+        # the path being edited, written on every edit: it survives a crash and a close
+        self.path_recovery = self.recovery.with_name(self.recovery.stem + ".path.json")
         self.bridge.autosave = str(self.recovery)
         self.bridge.autosave_every = prefs.autosave_every(self.settings)
         self.crashed = self.settings.value("session/running", "false") in ("true", True)
@@ -237,6 +239,7 @@ class MainWindow(QMainWindow):
         else:  # the viewport keeps most of the width
             self.resizeDocks([self.minimap_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self._offer_recovery()
+        self._restore_path()
         for problem in problems:
             self.show_error(problem)
 
@@ -306,6 +309,7 @@ class MainWindow(QMainWindow):
         self._action(path, "&Next keyframe", lambda: self.step_keyframe(1), "]")
         self._action(path, "&Play / pause preview", dock.toggle_play, "P")
         self._action(path, "Undo path &edit", dock.undo, "Ctrl+Alt+Z")
+        self._action(path, "&Clear path", dock.clear)
         self._action(path, "Cancel &render", self.renders.cancel)
         view = bar.addMenu("&View")
         self.overlay_action = self._action(
@@ -530,8 +534,17 @@ class MainWindow(QMainWindow):
             dock.go_to(min(max((step if current is None else current + step), 0), n - 1))
 
     def _draw_path(self) -> None:
-        """The dock's keyframes and curve on the minimap."""
+        """The dock's keyframes and curve on the minimap; the path's recovery copy."""
+        from engine.path import save_path
+
         editor = self.path_dock.editor
+        try:
+            if editor.path is not None:
+                save_path(editor.path, self.path_recovery)
+            else:
+                self.path_recovery.unlink(missing_ok=True)
+        except OSError as e:
+            self._note(f"could not keep a copy of the camera path: {e}")
         if not editor.keys or self.info is None:
             self.minimap.clear_path()
             return
@@ -543,6 +556,19 @@ class MainWindow(QMainWindow):
             curve=editor.curve(),
             selected=editor.selected,
         )
+
+    def _restore_path(self) -> None:
+        """The path of the last session, back in the dock."""
+        from engine.path import load_path
+
+        if not self.path_recovery.is_file():
+            return
+        try:
+            self.path_dock.set_path(load_path(self.path_recovery))
+        except (OSError, ValueError) as e:
+            self._note(f"the last session's camera path could not be read: {e}")
+            return
+        self._note("the camera path of the last session is back in the path strip (T)")
 
     def open_path_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -336,3 +336,26 @@ def assert_shows(vp, rgb) -> None:
     pixels = data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3)
     assert (h, w) == rgb.shape[:2]
     assert np.abs(pixels.astype(int) - rgb).max() <= 1
+
+
+def test_the_camera_path_survives_a_close_and_clear_is_undoable(qtbot, tmp_path):
+    first = make_window(qtbot, tmp_path)
+    open_room(qtbot, first)
+    first.add_keyframe()
+    first.viewport.navigator.look(60, 0)
+    first.add_keyframe()
+    poses = [k.pose.copy() for k in first.path_dock.editor.keys]
+    first.close()
+    second = make_window(qtbot, tmp_path)
+    try:
+        keys = second.path_dock.editor.keys
+        assert len(keys) == 2
+        for k, pose in zip(keys, poses):
+            np.testing.assert_array_equal(k.pose, pose)
+        assert "last session" in second.log.toPlainText()
+        second.path_dock.clear()
+        assert not second.path_dock.editor.keys and not second.path_recovery.exists()
+        second.path_dock.undo()
+        assert len(second.path_dock.editor.keys) == 2 and second.path_recovery.is_file()
+    finally:
+        second.bridge.shutdown()

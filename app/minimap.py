@@ -244,20 +244,14 @@ class Minimap(QWidget):
         self.path_curve = pg.PlotCurveItem(
             pen=pg.mkPen((*PATH_COLOUR, 150), width=1, style=Qt.PenStyle.DashLine)
         )
-        for z, item in enumerate((self.path_curve, self.path_frustums, self.path_selected)):
+        self.path_items = (self.path_curve, self.path_frustums, self.path_selected)
+        for z, item in enumerate(self.path_items):
             item.setZValue(Z_PATH + z)
         # the stroke as discs of the brush radius, in scene units (pxMode off)
         self.stroke = pg.ScatterPlotItem(pxMode=False, pen=None, brush=pg.mkBrush(255, 80, 80, 60))
-        for item in (
-            self.image,
-            self.trajectory,
-            self.keyframes,
-            self.path_curve,
-            self.path_frustums,
-            self.path_selected,
-            self.frustum,
-            self.stroke,
-        ):
+        for item in (self.image, self.trajectory, self.keyframes, *self.path_items):
+            self.view.addItem(item)
+        for item in (self.frustum, self.stroke):
             self.view.addItem(item)
         self.image.hide()
         self.plot.scene().sigMouseClicked.connect(self._clicked)
@@ -350,16 +344,7 @@ class Minimap(QWidget):
         self.view.stroke = []
 
     def fit(self) -> None:
-        self.view.autoRange(
-            items=[
-                self.image,
-                self.trajectory,
-                self.keyframes,
-                self.path_curve,
-                self.path_frustums,
-                self.path_selected,
-            ]
-        )
+        self.view.autoRange(items=[self.image, self.trajectory, self.keyframes, *self.path_items])
 
     # ---- drawing
 

@@ -45,10 +45,10 @@ class RenderPlan:
         out = Path(out)
         if out.suffix.lower() != ".mp4":
             out = out.with_name(out.name + ".mp4")
+        out.parent.mkdir(parents=True, exist_ok=True)
         if keep:
             folder, temporary = out.parent, None
         else:
-            out.parent.mkdir(parents=True, exist_ok=True)
             folder = temporary = Path(tempfile.mkdtemp(prefix=".render-", dir=out.parent))
         return cls(
             out=out,
@@ -98,6 +98,7 @@ class RenderRunner(QObject):
         try:
             save_path(camera_path, plan.path)
         except (OSError, ValueError) as e:
+            self._clean(plan)
             self.failed.emit(f"could not write the camera path to {plan.path}: {e}")
             return False
         self._pending, self.plan = True, plan
@@ -109,6 +110,8 @@ class RenderRunner(QObject):
             try:
                 if world is None:
                     raise RuntimeError("there is no world to render: open a photo or a scene")
+                if self._cancel.is_set():  # cancelled (or the window closed) before it began
+                    raise RuntimeError("cancelled before it began")
                 save_world(world, plan.world)
                 self._start(plan, fps)
             except Exception as e:

@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
         p.cancel_render.connect(self.renders.cancel)
         p.error.connect(self.show_error)
         r = self.renders
-        r.started.connect(self._on_render_started)
+        r.started.connect(p.render_started)
         r.progress.connect(p.render_progress)
         r.finished.connect(self._on_rendered)
         r.failed.connect(self._on_render_failed)
@@ -651,9 +651,6 @@ class MainWindow(QMainWindow):
         self.path_dock.render_started(0, "the world's snapshot")
         self._note(f"rendering the camera path to {plan.out} ...")
         return True
-
-    def _on_render_started(self, total: int, what: str) -> None:
-        self.path_dock.render_started(total, what)
 
     def _on_rendered(self, result) -> None:
         self.path_dock.render_ended()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -62,7 +62,6 @@ class _State:
     constant_speed: bool = False
     fps: float = 24.0
     selected: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class PathEditor:
@@ -122,6 +121,11 @@ class PathEditor:
             constant_speed=s.constant_speed,
             render=RenderSettings(*self.size, s.fps),
         )
+
+    def set_size(self, width: int, height: int) -> None:
+        """The render size (the world's frame size); not an edit."""
+        self.size = (width, height)
+        self.path = self._make(self.state)
 
     def undo(self) -> bool:
         if not self._undo:
@@ -506,9 +510,7 @@ class PathDock(QWidget):
 
     def set_size(self, width: int, height: int) -> None:
         """The world's frame size: what a render of the path makes."""
-        self.editor.size = (width, height)
-        if self.editor.path is not None:
-            self.editor.path = self.editor._make(self.editor.state)
+        self.editor.set_size(width, height)
 
     def add_key(self, pose, fov: float) -> None:
         """Add a keyframe at the view (see PathEditor.add); the playhead goes to it."""

@@ -705,6 +705,7 @@ class PathDock(QWidget):
             self.play_button.setEnabled(has_path)
             self.buttons["save"].setEnabled(has_path)
             self.timeline.set_duration(ed.duration)
+            self.timeline.step = 1.0 / s.fps  # Left / Right: one frame
             self.timeline.set_keys([k.time - t0 for k in ed.keys], s.selected)
             self._set_time(self.time)
         finally:

@@ -105,6 +105,11 @@ class PathEditor:
         change(state)
         if state.selected is not None and not 0 <= state.selected < len(state.keys):
             state.selected = len(state.keys) - 1 if state.keys else None
+        # a loop's period stays while it still closes the loop; else the default follows
+        # the keys (one mean span after the last)
+        keys = state.keys
+        if not state.loop or len(keys) < 2 or (state.period or 0.0) <= keys[-1].time - keys[0].time:
+            state.period = None
         path = self._make(state)  # raises before anything changed
         self._undo = [*self._undo[-(UNDO_DEPTH - 1) :], self.state]
         self.state, self.path = state, path
@@ -160,8 +165,6 @@ class PathEditor:
         def change(s: _State) -> None:
             s.keys = sorted([*s.keys, key], key=lambda k: k.time)
             s.selected = next(i for i, k in enumerate(s.keys) if k is key)
-            if s.loop and s.period is not None and t >= s.period + s.keys[0].time:
-                s.period = None  # the loop's closing span follows the new last key
 
         self._edit(change)
         return self.state.selected
@@ -172,8 +175,6 @@ class PathEditor:
         def change(s: _State) -> None:
             del s.keys[index]
             s.selected = min(index, len(s.keys) - 1) if s.keys else None
-            if len(s.keys) < 2:
-                s.period = None
 
         self._edit(change)
 
@@ -191,8 +192,6 @@ class PathEditor:
         def change(s: _State) -> None:
             s.keys.insert(index + 1, key)
             s.selected = index + 1
-            if s.loop and s.period is not None and t >= s.period + s.keys[0].time:
-                s.period = None
 
         self._edit(change)
         return index + 1
@@ -207,8 +206,6 @@ class PathEditor:
             s.keys[index] = key
             s.keys.sort(key=lambda k: k.time)
             s.selected = next(i for i, k in enumerate(s.keys) if k is key)
-            if s.loop:
-                s.period = None
 
         self._edit(change)
         return self.state.selected
@@ -259,8 +256,6 @@ class PathEditor:
                 setattr(s, name, value)
             if s.loop:
                 s.easing = "linear"
-            else:
-                s.period = None
 
         self._edit(change)
 
@@ -279,7 +274,7 @@ class PathEditor:
 
     def clear(self) -> None:
         if self.keys:
-            self._edit(lambda s: (s.keys.clear(), setattr(s, "period", None)))
+            self._edit(lambda s: s.keys.clear())
 
     def _check(self, index: int) -> None:
         if not 0 <= index < len(self.keys):
@@ -385,7 +380,7 @@ class PathDock(QWidget):
 
         self.timeline = Timeline()
         self.timeline.scrubbed.connect(self.seek)
-        self.timeline.key_clicked.connect(self._key_clicked)
+        self.timeline.key_clicked.connect(self.go_to)
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("play / pause the preview (P)")
         self.play_button.clicked.connect(self.toggle_play)
@@ -587,9 +582,6 @@ class PathDock(QWidget):
         rows = {i.row() for i in self.table.selectedIndexes()}
         if rows:
             self.select(min(rows))
-
-    def _key_clicked(self, index: int) -> None:
-        self.go_to(index)
 
     # ---- playback
 

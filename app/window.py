@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.recovery = Path(recovery) if recovery else default_recovery_path()
         # the path being edited, written on every edit: it survives a crash and a close
         self.path_recovery = self.recovery.with_name(self.recovery.stem + ".path.json")
+        self._kept_path = None  # the path last written there
         self.bridge.autosave = str(self.recovery)
         self.bridge.autosave_every = prefs.autosave_every(self.settings)
         self.crashed = self.settings.value("session/running", "false") in ("true", True)
@@ -538,13 +539,15 @@ class MainWindow(QMainWindow):
         from engine.path import save_path
 
         editor = self.path_dock.editor
-        try:
-            if editor.path is not None:
-                save_path(editor.path, self.path_recovery)
-            else:
-                self.path_recovery.unlink(missing_ok=True)
-        except OSError as e:
-            self._note(f"could not keep a copy of the camera path: {e}")
+        if editor.path is not self._kept_path:  # an edit (each makes a new path), not a select
+            self._kept_path = editor.path
+            try:
+                if editor.path is not None:
+                    save_path(editor.path, self.path_recovery)
+                else:
+                    self.path_recovery.unlink(missing_ok=True)
+            except OSError as e:
+                self._note(f"could not keep a copy of the camera path: {e}")
         if not editor.keys or self.info is None:
             self.minimap.clear_path()
             return

@@ -28,7 +28,12 @@ from typing import Any
 import torch
 
 POSE_TOL = 1e-4
-"""Largest allowed |R^T R - I| entry, |det R - 1| and bottom-row error for a valid pose."""
+"""Largest |R^T R - I| entry, |det R - 1| and bottom-row error of a pose taken as it is."""
+
+REPAIR_TOL = 1e-2
+"""Largest |R^T R - I| entry of a pose that is re-orthonormalised instead of refused: capture
+pipelines (RGB-D trackers, SfM text output) write rotations orthonormal to only ~1e-4..1e-3;
+a scaled or sheared matrix (a non-rigid pose) is far beyond this."""
 
 PARALLEL_TOL = 1e-6
 """Two unit vectors whose cross product is shorter than this count as parallel."""
@@ -110,11 +115,22 @@ def _as_float_tensor(name: str, value: ArrayLike, last_dim: int) -> torch.Tensor
     return tensor
 
 
-def as_pose(pose: ArrayLike) -> torch.Tensor:
+def nearest_rotation(rotation: torch.Tensor) -> torch.Tensor:
+    """The rotation nearest to a (3, 3) matrix in the Frobenius norm: U V^T of its SVD
+    (the orthogonal polar factor), with the sign fixed so that det = +1."""
+    u, _, vh = torch.linalg.svd(rotation)
+    d = torch.sign(torch.linalg.det(u @ vh))
+    return u @ torch.diag(torch.tensor([1.0, 1.0, float(d)], dtype=rotation.dtype)) @ vh
+
+
+def as_pose(pose: ArrayLike, notes: list[str] | None = None) -> torch.Tensor:
     """Return ``pose`` as a validated copy: a (4, 4) float64 CPU camera-to-world matrix.
 
-    Raises ValueError when the shape is not (4, 4), a value is NaN or inf, the bottom row is
-    not [0, 0, 0, 1], or the rotation part is not orthonormal with det +1 (within POSE_TOL).
+    A rotation orthonormal within POSE_TOL is taken as it is; one orthonormal only within
+    REPAIR_TOL (what capture pipelines write as text) is replaced by the nearest rotation and
+    a note saying so is appended to ``notes`` when given. Raises ValueError when the shape is
+    not (4, 4), a value is NaN or inf, the bottom row is not [0, 0, 0, 1], or the rotation part
+    is not orthonormal within REPAIR_TOL (a scaled or sheared matrix) or has det -1.
     """
     try:
         pose = torch.as_tensor(pose, dtype=torch.float64).detach().cpu().clone()
@@ -128,20 +144,28 @@ def as_pose(pose: ArrayLike) -> torch.Tensor:
     if bottom_error.max() > POSE_TOL:
         raise ValueError(f"pose bottom row must be [0, 0, 0, 1], got {pose[3].tolist()}")
     rotation = pose[:3, :3]
-    # orthonormal: R^T R = I
-    deviation = (rotation.T @ rotation - torch.eye(3, dtype=torch.float64)).abs().max().item()
-    if deviation > POSE_TOL:
-        raise ValueError(
-            f"pose rotation must be orthonormal (R^T R = I within {POSE_TOL:g}), "
-            f"got max |R^T R - I| = {deviation:.3g}"
-        )
     # det R = x . (y × z) for the columns x, y, z
     determinant = rotation[:, 0].dot(torch.linalg.cross(rotation[:, 1], rotation[:, 2])).item()
-    if abs(determinant - 1.0) > POSE_TOL:
+    if determinant < 0:
         raise ValueError(
             f"pose rotation must have det +1 (a rotation, not a reflection), "
             f"got det {determinant:.6g}"
         )
+    # orthonormal: R^T R = I
+    deviation = (rotation.T @ rotation - torch.eye(3, dtype=torch.float64)).abs().max().item()
+    if deviation > REPAIR_TOL:
+        raise ValueError(
+            f"pose rotation must be orthonormal (R^T R = I within {REPAIR_TOL:g}), "
+            f"got max |R^T R - I| = {deviation:.3g}: a scaled or sheared matrix is no camera pose"
+        )
+    if deviation > POSE_TOL or abs(determinant - 1.0) > POSE_TOL:
+        pose[:3, :3] = nearest_rotation(rotation)
+        pose[3] = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+        if notes is not None:
+            notes.append(
+                f"a pose rotation orthonormal only to {deviation:.2g} (max |R^T R - I|) was "
+                "replaced by the nearest rotation"
+            )
     return pose
 
 

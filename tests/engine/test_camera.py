@@ -722,3 +722,30 @@ def test_face_turns_toward_a_point_and_keeps_the_pitch():
         before = c.yaw
         c.face(c.position + 2.0 * c.up)  # straight above: no heading to take
         assert c.yaw == before
+
+
+def test_capture_poses_are_reorthonormalised_with_a_note():
+    """Rotations written as text by capture pipelines are orthonormal to only ~1e-4..1e-3:
+    they are taken, replaced by the nearest rotation, and said; a scaled one is still refused."""
+    gen = torch.Generator().manual_seed(3)
+    for scale in (3e-4, 1e-3, 2e-3):
+        axis = torch.randn(3, generator=gen, dtype=torch.float64)
+        pose = torch.eye(4, dtype=torch.float64)
+        pose[:3, :3] = rotation_about(axis, 0.7)
+        pose[:3, 3] = torch.randn(3, generator=gen, dtype=torch.float64)
+        noisy = pose.clone()
+        noisy[:3, :3] += scale * torch.randn(3, 3, generator=gen, dtype=torch.float64)
+        notes: list[str] = []
+        fixed = as_pose(noisy, notes)
+        rot = fixed[:3, :3]
+        assert (rot.T @ rot - torch.eye(3, dtype=torch.float64)).abs().max() < 1e-12
+        assert torch.linalg.det(rot) == pytest.approx(1.0, abs=1e-12)
+        assert (fixed - pose).abs().max() < 10 * scale  # the nearest rotation, not another
+        assert torch.equal(fixed[:3, 3], noisy[:3, 3])
+        assert len(notes) == 1 and "nearest rotation" in notes[0]
+        Camera(1.0, 1.0, 0.5, 0.5, 1, 1, noisy)  # a camera takes it too
+    exact: list[str] = []
+    assert torch.equal(as_pose(torch.eye(4), exact), torch.eye(4, dtype=torch.float64))
+    assert exact == []  # an exact pose is taken as it is, bit for bit
+    with pytest.raises(ValueError, match="scaled or sheared"):
+        as_pose(pose_with({(0, 0): 1.05, (1, 1): 1.05, (2, 2): 1.05}))

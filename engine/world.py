@@ -6,7 +6,9 @@
         memory.lift(latent, depth, camera, keep=~dynamic, sky=sky)
 
     segment(poses): for each pose (one latent frame each)
-        r = memory.readout(camera at the latent grid)      latent, known mask, depth
+        r = memory.readout(camera at the latent grid)      latent, known mask, depth,
+                                                              sub-token offset, footprint scale
+        r.latent = refiner.refine(r)                          the latent the codec would give
         z = generator.fill(r)                                 holes generated, known kept
         d = r.depth where known, inpaint_depth(r) where generated
         memory.update(z, d, camera, keep=generated tokens)   only new tokens are written
@@ -52,6 +54,7 @@ class WorldConfig:
     codec: str = "embedded"  # codec backend name (engine.models.registry)
     depth: str = "embedded"  # depth backend name, used when no depth is given with the photo
     generator: str = "embedded"  # generator backend name
+    refiner: str = "auto"  # readout refiner backend name ("auto": embedded for the embedded codec)
     memory: str = "latent"  # "latent" (the method) or "rgb" (the pixel-space baseline)
     seed: int = 0  # seeds the generator; same seed, same world
     memory_budget_mib: float = 0.0  # byte budget of the latent memory (0: no budget)
@@ -147,10 +150,18 @@ class FrameStats:
     decode_ms: float  # codec decode for display
     holes: int  # generated tokens
     known: int  # tokens read from memory
+    refine_ms: float = 0.0  # the refiner (the known region re-rendered for the view)
 
     @property
     def total_ms(self) -> float:
-        return self.readout_ms + self.generate_ms + self.depth_ms + self.update_ms + self.decode_ms
+        return (
+            self.readout_ms
+            + self.refine_ms
+            + self.generate_ms
+            + self.depth_ms
+            + self.update_ms
+            + self.decode_ms
+        )
 
     @property
     def memory_ms(self) -> float:
@@ -257,6 +268,7 @@ class World:
         codec=None,
         depth=None,
         generator=None,
+        refiner=None,
     ) -> None:
         from engine.models import registry
 
@@ -272,6 +284,14 @@ class World:
                 kw = {"prompt": cfg.prompt, "steps": cfg.steps, "guidance": cfg.guidance}
             generator = registry.make_generator(cfg.generator, **kw)
         self.generator = generator
+        self.notes: list[str] = []
+        if refiner is None and cfg.memory == "rgb":
+            from engine.models.refiner import NoRefiner
+
+            refiner = NoRefiner()  # its readout is an encode of the view: nothing to refine
+        elif refiner is None:
+            refiner = registry.make_refiner(cfg.refiner, self.codec, self.notes)
+        self.refiner = refiner
         f = self.codec.factor
         if cfg.width % f or cfg.height % f:
             raise ValueError(
@@ -284,7 +304,6 @@ class World:
         self.recent: list[Tensor] = []  # latents of the latest frames, newest last
         self.segments = 0  # segments generated so far
         self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
-        self.notes: list[str] = []
         self.dynamic: Tensor | None = None  # (h, w) bool: seed tokens the dynamic mask kept out
         self._undo: list[_UndoStep] = []  # states before the latest changes, oldest first
 
@@ -493,6 +512,8 @@ class World:
             lat_cam = cam.scaled(lw, lh)
             t0 = time.perf_counter()
             r = self.memory.readout(lat_cam)
+            t1a = time.perf_counter()
+            refined = self.refiner.refine(r)
             t1 = time.perf_counter()
 
             def progress(step, i=i):
@@ -505,7 +526,7 @@ class World:
                 callback=progress,
                 cancel=cancel,
             )
-            latent, known, crack_depth = fill_cracks(r.latent, r.known, r.depth)
+            latent, known, crack_depth = fill_cracks(refined, r.known, r.depth)
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
             except GenerationCancelled as e:
@@ -525,7 +546,8 @@ class World:
             ms = 1000.0
             stats.append(
                 FrameStats(
-                    readout_ms=(t1 - t0) * ms,
+                    readout_ms=(t1a - t0) * ms,
+                    refine_ms=(t1 - t1a) * ms,
                     generate_ms=(t2 - t1) * ms,
                     depth_ms=(t3b - t3) * ms,
                     update_ms=(t4 - t3b) * ms,
@@ -561,10 +583,12 @@ class World:
         return segment
 
     def view(self, pose) -> tuple[Tensor, Readout]:
-        """What the memory holds from a pose, decoded, without generating or writing:
-        (rgb (3, H, W), readout). The app's view while moving in known space."""
+        """What the memory holds from a pose, refined and decoded, without generating or
+        writing: (rgb (3, H, W), readout). The app's view while moving in known space.
+        Cracks inside the known region are closed as in a segment (fill_cracks)."""
         r = self.memory.readout(self.camera_at(pose).scaled(*self.latent_size))
-        return self.codec.decode(r.latent[None])[0], r
+        latent, _, _ = fill_cracks(self.refiner.refine(r), r.known, r.depth)
+        return self.codec.decode(latent[None])[0], r
 
 
 def default_path(

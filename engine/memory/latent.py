@@ -50,10 +50,16 @@ import torch
 
 from engine.camera import Camera
 from engine.memory.sky import SkyDome
-from engine.memory.store import ChunkStore, cell_owners, zbuffer
+from engine.memory.store import (
+    ChunkStore,
+    cell_owners,
+    decode_footprint,
+    encode_footprint,
+    footprint_zbuffer,
+)
 
 FORMAT = "latentscape.latent_memory"
-VERSION = 1
+VERSION = 2  # 2: entries carry a footprint byte ("foot"); version 1 files load without one
 FEATURE_DTYPES = {"int8": torch.int8, "float16": torch.float16, "float32": torch.float32}
 
 
@@ -80,7 +86,11 @@ class Readout:
     latent (C, h, w) float32, zero at holes; known (h, w) bool, True where geometry or
     sky was read; depth (h, w) float32 camera-frame z, 0 at holes and +inf on sky;
     ids (h, w) int64 index of the entry seen (-1 at holes and sky; valid until the next
-    write, see LatentMemory.entries); sky (h, w) bool, True where the sky dome was read.
+    write, see LatentMemory.entries); sky (h, w) bool, True where the sky dome was read;
+    offset (2, h, w) float32 where the seen entry's centre lies relative to the pixel's
+    centre, in latent pixels (x right, y down; 0 at holes and sky); scale (h, w) float32 the
+    seen entry's footprint side in latent pixels (> 1: magnified, the camera came closer;
+    1 at holes and sky). A learned refiner turns the last two into the right latent.
     """
 
     latent: torch.Tensor
@@ -88,6 +98,15 @@ class Readout:
     depth: torch.Tensor
     ids: torch.Tensor
     sky: torch.Tensor
+    offset: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        h, w = self.known.shape
+        if self.offset is None:
+            self.offset = torch.zeros(2, h, w)
+        if self.scale is None:
+            self.scale = torch.ones(h, w)
 
     @property
     def holes(self) -> torch.Tensor:
@@ -211,6 +230,7 @@ class LatentMemory:
                 "feat": (FEATURE_DTYPES[feature_dtype], (channels,)),
                 "segment": (torch.int16, ()),
                 "weight": (torch.uint8, ()),
+                "foot": (torch.uint8, ()),
             },
             quantize=True,
         )
@@ -275,12 +295,22 @@ class LatentMemory:
             return 0
         cam = wr.camera
         uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[mask]
-        xyz = cam.unproject(uv, wr.depth[mask].double()).float()
-        return self.insert(xyz, wr.latent[mask], segment)
+        depth = wr.depth[mask].double()
+        xyz = cam.unproject(uv, depth).float()
+        # the world side of the latent pixel the token came from (see store.py, footprints)
+        footprint = depth / math.sqrt(cam.fx * cam.fy)
+        return self.insert(xyz, wr.latent[mask], segment, footprint)
 
-    def insert(self, xyz: torch.Tensor, latent: torch.Tensor, segment: int | None = None) -> int:
+    def insert(
+        self,
+        xyz: torch.Tensor,
+        latent: torch.Tensor,
+        segment: int | None = None,
+        footprint: torch.Tensor | None = None,
+    ) -> int:
         """Append entries given directly as world points xyz (N, 3) and latents (N, C),
-        without fusion (for importers and benchmarks). Returns N."""
+        without fusion (for importers and benchmarks); footprint (N,) world sides of their
+        tokens, unknown (each read as one latent pixel) when not given. Returns N."""
         xyz, feats = torch.as_tensor(xyz).float(), torch.as_tensor(latent).float()
         n = xyz.shape[0]
         if xyz.shape != (n, 3) or feats.shape != (n, self.channels):
@@ -296,6 +326,13 @@ class LatentMemory:
         self.segment = max(self.segment, seg)  # ages count from the newest segment written
         if self.frame is None and n:
             raise ValueError("insert needs a ground frame: lift a frame first or set memory.frame")
+        if footprint is None:
+            foot = torch.zeros(n, dtype=torch.uint8)
+        else:
+            footprint = torch.as_tensor(footprint).reshape(-1)
+            if footprint.shape != (n,) or not bool((footprint > 0).all()):
+                raise ValueError(f"insert: footprint must be (N,) positive sides, N = {n}")
+            foot = encode_footprint(footprint)
         self._grow_scale(feats)
         self.store.append(
             xyz,
@@ -303,6 +340,7 @@ class LatentMemory:
                 "feat": self._quantize(feats),
                 "segment": torch.full((n,), seg, dtype=torch.int16),
                 "weight": torch.ones(n, dtype=torch.uint8),
+                "foot": foot,
             },
         )
         return n
@@ -399,16 +437,19 @@ class LatentMemory:
     # -- reading ------------------------------------------------------------------------
 
     def readout(self, camera: Camera) -> Readout:
-        """Project every visible entry into camera; nearest depth wins; holes stay zero."""
+        """Project every visible entry into camera, each covering the latent pixels its
+        footprint covers there; per pixel the nearest surface wins, and on it the entry whose
+        centre is nearest (store.footprint_zbuffer); holes stay zero."""
         w, h = camera.width, camera.height
         hw = w * h
         proj = self.store.project(camera)
-        zbuf, ids = zbuffer(proj, hw, self.store.scratch)
-        ids = ids[:hw]
+        side = decode_footprint(self.store.column("foot", proj.idx))
+        splats = footprint_zbuffer(proj, side, camera, self.depth_tolerance)
+        ids = splats.ids
         known = ids >= 0
         latent = torch.zeros(hw, self.channels)
         latent[known] = self._dequantize(self.store.column("feat", ids[known]))
-        depth = torch.where(known, zbuf[:hw], 0.0)
+        depth = splats.z
         sky = torch.zeros(hw, dtype=torch.bool)
         if self.sky.allocated and not bool(known.all()):
             holes = ~known
@@ -423,11 +464,14 @@ class LatentMemory:
             depth=depth.reshape(h, w),
             ids=ids.reshape(h, w),
             sky=sky.reshape(h, w),
+            offset=splats.offset.reshape(2, h, w),
+            scale=torch.where(sky, 1.0, splats.side).reshape(h, w),
         )
 
     def entries(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the inspector shows about entries ids (n,) (e.g. Readout.ids[known]):
-        xyz (n, 3), latent (n, C), segment (n,), age in segments (n,), weight (n,)."""
+        xyz (n, 3), latent (n, C), segment (n,), age in segments (n,), weight (n,),
+        footprint (n,) world side of the token when written (0: unknown)."""
         ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
         if ids.numel() and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(
@@ -441,6 +485,7 @@ class LatentMemory:
             "segment": seg,
             "age": self.segment - seg,
             "weight": self.store.column("weight", ids).long(),
+            "footprint": decode_footprint(self.store.column("foot", ids)),
         }
 
     def counts_by_segment(self) -> dict[int, int]:
@@ -605,10 +650,14 @@ class LatentMemory:
             raise ValueError(f"{path} is not a Latentscape memory file (no valid header)") from None
         if fmt != FORMAT:
             raise ValueError(f"{path} holds {fmt!r}, not a latent memory ({FORMAT!r})")
-        if version != VERSION:
+        if version not in (1, VERSION):
             raise ValueError(
-                f"{path} has memory format version {version}; this program reads version {VERSION}"
+                f"{path} has memory format version {version}; this program reads versions 1 "
+                f"to {VERSION}"
             )
+        if version == 1 and "pos" in arrays:  # no footprints yet: unknown, read as points
+            n = arrays["pos"].shape[-1]
+            arrays.setdefault("col.foot", torch.zeros(n, dtype=torch.uint8))
         try:
             mem = cls(
                 cfg["channels"],

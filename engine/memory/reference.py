@@ -4,12 +4,16 @@ One Python loop iteration per entry or token, float64 numpy, no index tricks. Th
 only so that tests can check the vectorised code against them on small scenes; do not
 use them for anything else.
 
-An entry is a dict with "xyz" (3,) float64, "latent" (C,) float64, "weight" int and
-"segment" int. Semantics (same as LatentMemory, see its module docstring):
+An entry is a dict with "xyz" (3,) float64, "latent" (C,) float64, "weight" int,
+"segment" int and "footprint" float (world side of its token; 0: unknown). Semantics
+(same as LatentMemory, see its module docstring):
 
 - a token at latent pixel (i, j) with depth d lies at camera.unproject((j + .5, i + .5), d);
-- an entry is seen at pixel (floor(v), floor(u)) if its depth z > NEAR and (u, v) is
-  inside the image; the nearest z wins, ties go to the larger entry index;
+- readout: an entry covers the pixels of its footprint (see covered_pixels; a point or a
+  token smaller than a pixel covers (floor(v), floor(u))); per pixel the nearest surface
+  wins and on it the entry whose centre is nearest the pixel's centre (see readout);
+- update: an entry is seen at pixel (floor(v), floor(u)) if its depth z > NEAR and (u, v)
+  is inside the image;
 - update: a valid token is covered when an entry falls in its pixel with
   |z - d| <= tol * d; the nearest such entry is refined by a running mean, uncovered
   tokens are appended.
@@ -22,7 +26,7 @@ import math
 import numpy as np
 
 from engine.camera import Camera
-from engine.memory.store import NEAR
+from engine.memory.store import FOOT_MAX, NEAR
 
 
 def _extrinsics(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +55,13 @@ def token_point(camera: Camera, i: int, j: int, d: float) -> np.ndarray:
     return pose[:3, :3] @ np.array([x, y, d]) + pose[:3, 3]
 
 
+def d_side(camera: Camera, d: float) -> float:
+    """World side of a latent pixel of camera at depth d: an entry's footprint, rounded to
+    the 1/8 octave that the memory's one-byte code keeps."""
+    side = d / math.sqrt(camera.fx * camera.fy)
+    return 2.0 ** (round(math.log2(side) * 8) / 8)
+
+
 def lift(entries: list[dict], latent, depth, camera: Camera, keep=None, segment: int = 0):
     """Append one entry per kept token with depth > 0 (no fusion)."""
     latent, depth = np.asarray(latent, np.float64), np.asarray(depth, np.float64)
@@ -64,31 +75,79 @@ def lift(entries: list[dict], latent, depth, camera: Camera, keep=None, segment:
                         "latent": latent[:, i, j].copy(),
                         "weight": 1,
                         "segment": segment,
+                        "footprint": d_side(camera, depth[i, j]),
                     }
                 )
     return entries
 
 
-def readout(entries: list[dict], camera: Camera, channels: int):
-    """(latent (C, h, w), known (h, w), depth (h, w), ids (h, w)) by a per-entry loop."""
+def covered_pixels(camera: Camera, xyz: np.ndarray, side: float, hidden: bool = False):
+    """Pixels (row, col) an entry's footprint covers, with its (u, v, z) and footprint r in
+    target pixels, or None when it is behind the camera. Per axis: the pixels whose centres
+    lie in [u - r/2, u + r/2), or just floor(u) when r <= 1, the footprint is unknown or the
+    entry is hidden at its centre."""
+    rot, t = _extrinsics(camera)
+    x, y, z = rot @ xyz + t
+    if not z > NEAR:
+        return None
+    u = camera.fx * x / z + camera.cx
+    v = camera.fy * y / z + camera.cy
+    rx = 0.0 if hidden else min(side * camera.fx / z, FOOT_MAX)
+    ry = 0.0 if hidden else min(side * camera.fy / z, FOOT_MAX)
+
+    def span(c, r, size):
+        if r <= 1:
+            lo = hi = math.floor(c)
+        else:
+            lo, hi = math.ceil(c - r / 2 - 0.5), math.ceil(c + r / 2 - 0.5) - 1
+        return range(max(lo, 0), min(hi, size - 1) + 1)
+
+    pixels = [(i, j) for i in span(v, ry, camera.height) for j in span(u, rx, camera.width)]
+    return pixels, (u, v, z), math.sqrt(rx * ry)
+
+
+def readout(entries: list[dict], camera: Camera, channels: int, band: float = 0.05):
+    """(latent (C, h, w), known (h, w), depth (h, w), ids (h, w), offset (2, h, w),
+    scale (h, w)) by a per-entry loop. Per pixel, among the entries covering it within band
+    (relative) of the nearest depth, the one whose centre is nearest wins (squared distance
+    rounded to 1/65536 of a pixel^2), ties to the larger index. An entry's "footprint" is
+    its world side (0 or absent: unknown)."""
     h, w = camera.height, camera.width
-    best_z = np.full((h, w), np.inf)
-    ids = np.full((h, w), -1, np.int64)
+    # the nearest entry whose centre falls in each pixel: an entry farther than the band
+    # behind it there is hidden and covers only that pixel
+    centre_z = np.full((h, w), np.inf)
+    centres = [project_entry(camera, e["xyz"]) for e in entries]
+    for seen in centres:
+        if seen is not None:
+            i, j, z = seen
+            centre_z[i, j] = min(centre_z[i, j], z)
+    cover: dict[tuple[int, int], list] = {}
     for k, e in enumerate(entries):
-        seen = project_entry(camera, e["xyz"])
+        c = centres[k]
+        hidden = c is not None and c[2] > centre_z[c[0], c[1]] * (1 + band)
+        seen = covered_pixels(camera, e["xyz"], float(e.get("footprint", 0.0)), hidden)
         if seen is None:
             continue
-        i, j, z = seen
-        if z < best_z[i, j] or (z == best_z[i, j] and k > ids[i, j]):
-            best_z[i, j], ids[i, j] = z, k
+        pixels, (u, v, z), r = seen
+        for i, j in pixels:
+            dx, dy = u - (j + 0.5), v - (i + 0.5)
+            cover.setdefault((i, j), []).append(
+                (z, round((dx * dx + dy * dy) * 65536), k, dx, dy, r)
+            )
     latent = np.zeros((channels, h, w))
     depth = np.zeros((h, w))
-    for i in range(h):
-        for j in range(w):
-            if ids[i, j] >= 0:
-                latent[:, i, j] = entries[ids[i, j]]["latent"]
-                depth[i, j] = best_z[i, j]
-    return latent, ids >= 0, depth, ids
+    ids = np.full((h, w), -1, np.int64)
+    offset = np.zeros((2, h, w))
+    scale = np.ones((h, w))
+    for (i, j), cands in cover.items():
+        zmin = min(c[0] for c in cands)
+        near = [c for c in cands if c[0] <= zmin * (1 + band)]
+        z, _, k, dx, dy, r = min(near, key=lambda c: (c[1], -c[2]))
+        ids[i, j], depth[i, j] = k, z
+        latent[:, i, j] = entries[k]["latent"]
+        offset[:, i, j] = dx, dy
+        scale[i, j] = r if r > 0 else 1.0
+    return latent, ids >= 0, depth, ids, offset, scale
 
 
 def update(entries, latent, depth, camera: Camera, keep=None, segment=0, tol=0.05, max_weight=16):
@@ -128,6 +187,7 @@ def update(entries, latent, depth, camera: Camera, keep=None, segment=0, tol=0.0
                         "latent": latent[:, i, j].copy(),
                         "weight": 1,
                         "segment": segment,
+                        "footprint": d_side(camera, depth[i, j]),
                     }
                 )
     entries.extend(new)

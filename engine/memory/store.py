@@ -70,13 +70,16 @@ class Projection:
 
     idx: (n,) int64 global entry index; pix: (n,) int64 flat pixel index v * w + u, or
     h * w where the entry is behind the camera or outside the image; z: (n,) float32
-    camera-frame depth. The tensors are views of the store's scratch buffers: valid until
-    the next call of project().
+    camera-frame depth; u, v: (n,) float32 continuous pixel coordinates (meaningless where
+    z <= NEAR). The tensors are views of the store's scratch buffers: valid until the next
+    call of project().
     """
 
     idx: torch.Tensor
     pix: torch.Tensor
     z: torch.Tensor
+    u: torch.Tensor
+    v: torch.Tensor
 
 
 class Scratch:
@@ -108,7 +111,7 @@ def pixel_index(
     img: torch.Tensor, camera: Camera, scratch: Scratch
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Image-plane points img (3, n) = K @ camera-frame points, i.e. (u z, v z, z), to
-    (flat pixel index (n,), depth (n,)). img is overwritten.
+    (flat pixel index (n,), depth (n,)). img is overwritten with (u, v, z).
 
     Pixel column = floor(u) (continuous pixel coordinates); entries with z <= NEAR or
     outside [0, w) x [0, h) get the sentinel index h * w.
@@ -330,7 +333,7 @@ class ChunkStore:
             torch.addmm(off.float()[:, None], mat.float(), self.tail_pos, out=img[:, n_vis:])
             torch.arange(self.n_main, len(self), out=idx[n_vis:])
         pix, z = pixel_index(img, camera, sc)
-        return Projection(idx, pix, z)
+        return Projection(idx, pix, z, img[0], img[1])
 
     def _visible_chunks(self, camera: Camera, w2c: torch.Tensor):
         """(chunk numbers (m,), entry counts (m,)) of the chunks that may be visible, by
@@ -472,3 +475,121 @@ def cell_owners(store: ChunkStore, camera: Camera, depth, valid, tolerance: floa
     consistent = (d > 0) & ((proj.z - d).abs() <= tolerance * d)
     proj.pix.masked_fill_(~consistent, hw)  # inconsistent entries go to the sentinel
     return zbuffer(proj, hw, store.scratch)[1][:hw]
+
+
+# -- footprints ----------------------------------------------------------------------------
+#
+# An entry's footprint is the world size of its token when it was written: the side of the
+# latent pixel it came from at its depth, d / sqrt(fx fy) with the latent-grid focal lengths.
+# It is stored in one byte, on a log scale of FOOT_STEPS codes per octave (at most 4.4% off),
+# code 0 meaning "unknown" (entries inserted without one, memories of format version 1).
+
+FOOT_STEPS = 8
+FOOT_BIAS = 128
+FOOT_MAX = 8.0
+"""Largest footprint side, in target latent pixels, that a readout splats: a token seen more
+than 8x magnified (the camera almost touching the surface) covers 8 x 8 pixels."""
+
+
+def encode_footprint(side: torch.Tensor) -> torch.Tensor:
+    """World footprint sides (n,) > 0 -> uint8 codes in [1, 255] (0 is kept for unknown)."""
+    code = torch.round(torch.log2(side.double().clamp(min=1e-30)) * FOOT_STEPS) + FOOT_BIAS
+    return code.clamp_(1, 255).to(torch.uint8)
+
+
+def decode_footprint(code: torch.Tensor) -> torch.Tensor:
+    """uint8 codes (n,) -> world footprint sides (n,) float32; 0 where the code is 0."""
+    side = torch.exp2((code.float() - FOOT_BIAS) / FOOT_STEPS)
+    return torch.where(code > 0, side, 0.0)
+
+
+@dataclass
+class Splats:
+    """What a footprint readout decided per pixel of a (h, w) latent camera.
+
+    ids (h*w,) int64 entry seen (-1 where none); z (h*w,) float32 its camera-frame depth;
+    offset (2, h*w) float32 where the entry's centre lies relative to the pixel's centre, in
+    target latent pixels (x right, y down); side (h*w,) float32 the entry's footprint side in
+    target latent pixels (1 where unknown or no entry covers the pixel; ids -1, z and offset 0
+    there).
+    """
+
+    ids: torch.Tensor
+    z: torch.Tensor
+    offset: torch.Tensor
+    side: torch.Tensor
+
+
+def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band: float) -> Splats:
+    """Footprint-aware z-buffer of projected entries (the readout's core).
+
+    Each entry in front of the camera covers, along each axis, the pixels whose centres lie in
+    [u - r/2, u + r/2) with r = side * f / z its footprint in target pixels (at most FOOT_MAX);
+    an entry smaller than a pixel (r <= 1) or of unknown footprint covers the pixel it falls
+    in, floor(u), and so does an entry hidden there (farther than `band` behind the nearest
+    entry whose centre falls in that pixel). Per pixel, among the covering entries within
+    `band` (relative) of the nearest depth, the one whose centre is nearest to the pixel's
+    centre wins; ties in distance go to the larger entry index. side (n,) are the projected
+    entries' world footprints. Slow twin: engine.memory.reference.readout."""
+    w, h = camera.width, camera.height
+    hw = w * h
+    front = (proj.z > NEAR).nonzero()[:, 0]
+    z, u, v, idx = proj.z[front], proj.u[front], proj.v[front], proj.idx[front]
+    s = side[front]
+    known_side = s > 0
+    rx = torch.where(known_side, s * camera.fx / z, 0.0).clamp_(max=FOOT_MAX)
+    ry = torch.where(known_side, s * camera.fy / z, 0.0).clamp_(max=FOOT_MAX)
+
+    def span(t, r, size):
+        small = r <= 1
+        lo = torch.where(small, torch.floor(t), torch.ceil(t - 0.5 * r - 0.5))
+        hi = torch.where(small, torch.floor(t), torch.ceil(t + 0.5 * r - 0.5) - 1)
+        return lo.clamp(min=0).long(), hi.clamp(max=size - 1).long()
+
+    # An entry hidden at its own centre (a surface nearer than the band there) covers no
+    # more than that pixel: a hidden token does not spill around what hides it.
+    centre = proj.pix[front]
+    zc = torch.full((hw + 1,), math.inf).scatter_reduce_(0, centre, z, "amin")
+    hidden = (centre < hw) & (z > zc[centre] * (1 + band))
+    rx.masked_fill_(hidden, 0.0)
+    ry.masked_fill_(hidden, 0.0)
+    j0, j1 = span(u, rx, w)
+    i0, i1 = span(v, ry, h)
+    nx, ny = (j1 - j0 + 1).clamp_(min=0), (i1 - i0 + 1).clamp_(min=0)
+    count = nx * ny
+    if bool((count == 1).all()):
+        rep, col, row = torch.arange(count.numel()), j0, i0
+    else:
+        sel = (count > 0).nonzero()[:, 0]
+        cnt = count[sel]
+        total = int(cnt.sum())
+        rep = torch.repeat_interleave(sel, cnt, output_size=total)
+        first = torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt, output_size=total)
+        local = torch.arange(total) - first
+        nxr = nx[rep]
+        col = j0[rep] + local % nxr
+        row = i0[rep] + local // nxr
+    pix = row * w + col
+    zs = z[rep]
+    dx = u[rep] - (col.float() + 0.5)
+    dy = v[rep] - (row.float() + 0.5)
+    zmin = torch.full((hw,), math.inf).scatter_reduce_(0, pix, zs, "amin")
+    cand = zs <= zmin[pix] * (1 + band)
+    # key: quantised squared distance, then the larger entry index (2^31 - 1 - idx smaller)
+    d2 = torch.round((dx * dx + dy * dy) * 65536).long()
+    key = (d2 << 32) | ((1 << 31) - 1 - idx[rep])
+    key.masked_fill_(~cand, torch.iinfo(torch.int64).max)
+    kmin = torch.full((hw,), torch.iinfo(torch.int64).max).scatter_reduce_(0, pix, key, "amin")
+    win = (key == kmin[pix]) & cand
+    wpix, wrep = pix[win], rep[win]
+    ids = torch.full((hw,), -1, dtype=torch.int64)
+    ids[wpix] = idx[wrep]
+    zo = torch.zeros(hw)
+    zo[wpix] = z[wrep]
+    offset = torch.zeros(2, hw)
+    offset[0, wpix] = dx[win]
+    offset[1, wpix] = dy[win]
+    out_side = torch.ones(hw)
+    r = torch.sqrt(rx * ry)
+    out_side[wpix] = torch.where(r > 0, r, 1.0)[wrep]
+    return Splats(ids, zo, offset, out_side)

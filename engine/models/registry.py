@@ -15,6 +15,10 @@ depth
 generator
     embedded                           exemplar-based latent completion (no weights)
     diffusers-inpaint:<path or id>     a Stable Diffusion inpainting pipeline's UNet
+refiner (turns a readout into the latent the codec would give for the view)
+    auto                               embedded for the embedded codec, none for the others
+    embedded[:<weights.safetensors>]   the shipped refiner (engine.models.refiner)
+    none                               the readout as it is
 
 Backend modules are imported only when their name is asked for, so listing or parsing names
 never imports diffusers or transformers. Each codec's `name` is a valid name for this
@@ -37,6 +41,8 @@ CODEC_FORMS = (
 )
 DEPTH_FORMS = ("embedded", "file:<path>", "transformers:<path or id>")
 GENERATOR_FORMS = ("embedded", "diffusers-inpaint:<path or id>")
+REFINER_FORMS = ("auto", "embedded[:<weights.safetensors>]", "none")
+TRAIN_REFINER = "python -m engine.train.refiner"
 
 TRAIN_CODEC = "python -m engine.train.codec"
 # Where engine.models.embedded_codec keeps its weights; read from that module when it exists.
@@ -101,6 +107,40 @@ def make_generator(name: str, **kw):
     raise _unknown(name, "generator", GENERATOR_FORMS)
 
 
+def make_refiner(name: str, codec: Codec, notes: list[str] | None = None):
+    """The refiner a backend name stands for, for latents of `codec`. "auto" is the embedded
+    refiner when the codec is the shipped embedded one (the refiner is trained for its latent
+    space) and its weights exist, otherwise none (said in `notes`). ValueError listing the
+    valid forms if unknown, or when an embedded refiner does not fit the codec's channels."""
+    from engine.models import refiner as refiners
+
+    kind, arg = _split(name, "refiner")
+    if kind == "none" and not arg:
+        return refiners.NoRefiner()
+    if kind == "auto" and not arg:
+        if getattr(codec, "name", None) != "embedded":
+            return refiners.NoRefiner()
+        if not refiners.DEFAULT_WEIGHTS.is_file():
+            if notes is not None:
+                notes.append(
+                    f"no refiner: weights {refiners.DEFAULT_WEIGHTS} not found "
+                    f"(produce them with `{TRAIN_REFINER}`)"
+                )
+            return refiners.NoRefiner()
+        return refiners.EmbeddedRefiner.load()
+    if kind == "embedded":
+        path = Path(arg).expanduser() if arg else refiners.DEFAULT_WEIGHTS
+        refiner = refiners.EmbeddedRefiner.load(path)
+        if refiner.channels != codec.channels:
+            raise ValueError(
+                f"the refiner at {path} works on {refiner.channels}-channel latents; the codec "
+                f"{getattr(codec, 'name', '?')!r} has {codec.channels}"
+            )
+        refiner.name = name
+        return refiner
+    raise _unknown(name, "refiner", REFINER_FORMS)
+
+
 def available_backends() -> dict[str, list[dict]]:
     """Every backend form, by kind ("codec", "depth"), for the settings dialog.
 
@@ -157,7 +197,19 @@ def available_backends() -> dict[str, list[dict]]:
             diffusers,
         ),
     ]
-    return {"codec": codec, "depth": depth, "generator": generator}
+    from engine.models.refiner import DEFAULT_WEIGHTS as refiner_weights
+
+    refiner_missing = (
+        None
+        if refiner_weights.is_file()
+        else f"weights {refiner_weights} not found: produce them with `{TRAIN_REFINER}`"
+    )
+    refiner = [
+        _entry(REFINER_FORMS[0], "the embedded refiner with the embedded codec, else none", None),
+        _entry(REFINER_FORMS[1], "the shipped refiner (embedded codec only)", refiner_missing),
+        _entry(REFINER_FORMS[2], "the readout as it is: blocky when the camera moves", None),
+    ]
+    return {"codec": codec, "depth": depth, "generator": generator, "refiner": refiner}
 
 
 # --------------------------------------------------------------------------- helpers

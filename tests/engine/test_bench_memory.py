@@ -43,8 +43,9 @@ def test_quick_bench_from_the_cli(tmp_path, capsys):
     }
     assert len(result["segments"]) == 5
     s = result["summary"]
-    # Deterministic sizes: the latent cache is at least 55x smaller (the paper's figure).
-    assert s["bytes_ratio"] >= 55
+    # Deterministic sizes: the latent cache is over 50x smaller (56x with 17 bytes an entry,
+    # 53x since each entry keeps its footprint in one more byte: issue 13 allows <= 1 byte).
+    assert s["bytes_ratio"] >= 50
     assert result["loop"]["growth"] <= 0.05
     q = result["quantisation"]
     assert q["readout_psnr_db"] > q["codec_psnr_db"] + 10

@@ -47,6 +47,7 @@ def as_entries(mem: LatentMemory) -> list[dict]:
             "latent": e["latent"][k].double().numpy(),
             "weight": int(e["weight"][k]),
             "segment": int(e["segment"][k]),
+            "footprint": float(e["footprint"][k]),
         }
         for k in range(len(mem))
     ]
@@ -54,7 +55,7 @@ def as_entries(mem: LatentMemory) -> list[dict]:
 
 def mismatch(readout, expected) -> np.ndarray:
     """Pixels where the vectorised readout disagrees with the reference one."""
-    lat, known, depth, _ = expected
+    lat, known, depth = expected[:3]
     diff = readout.known.numpy() != known
     both = readout.known.numpy() & known
     close = np.isclose(readout.latent.numpy(), lat, atol=1e-5).all(0)
@@ -418,10 +419,18 @@ def test_load_refuses_bad_files(tmp_path):
     save_file(bad, tmp_path / "shape.safetensors", metadata=meta)
     with pytest.raises(ValueError, match="chunk_starts|col"):
         LatentMemory.load(tmp_path / "shape.safetensors")
-    newer = dict(meta, latentscape=meta["latentscape"].replace('"version": 1', '"version": 99'))
+    newer = dict(meta, latentscape=meta["latentscape"].replace('"version": 2', '"version": 99'))
     save_file(arrays, tmp_path / "newer.safetensors", metadata=newer)
     with pytest.raises(ValueError, match="version 99"):
         LatentMemory.load(tmp_path / "newer.safetensors")
+    # a version 1 file (no footprints) loads; its entries are read as points, as before
+    old = dict(meta, latentscape=meta["latentscape"].replace('"version": 2', '"version": 1'))
+    v1 = {k: v for k, v in arrays.items() if k != "col.foot"}
+    save_file(v1, tmp_path / "v1.safetensors", metadata=old)
+    loaded = LatentMemory.load(tmp_path / "v1.safetensors")
+    assert len(loaded) == len(mem)
+    assert torch.all(loaded.entries(torch.arange(len(loaded)))["footprint"] == 0)
+    assert torch.equal(loaded.readout(grid_camera()).known, mem.readout(grid_camera()).known)
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -495,3 +504,89 @@ def test_store_merge_and_filter_keep_rows_with_their_points():
     assert torch.equal(store.column("tag"), order[keep])
     torch.testing.assert_close(store.positions(), got[keep])
     assert int(store.counts().sum()) == len(store) and bool((store.counts() > 0).all())
+
+
+# -- footprints -------------------------------------------------------------------------------
+
+
+def plane_memory(depth=4.0, w=W, h=H):
+    """A fronto-parallel wall at `depth` lifted from the identity camera."""
+    gen = torch.Generator().manual_seed(21)
+    mem = LatentMemory(C, feature_dtype="float32")
+    cam = grid_camera(w=w, h=h)
+    latent = torch.randn(C, h, w, generator=gen)
+    mem.lift(latent, torch.full((h, w), depth), cam)
+    return mem, cam, latent
+
+
+@pytest.mark.parametrize("forward", [1.0, 2.0, 2.5, 3.2])
+def test_approaching_a_wall_opens_no_cracks(forward):
+    """Walking toward a wall magnifies every token: each covers the pixels its footprint
+    covers, so the wall is read without a hole, and the scale says by how much."""
+    mem, cam, _ = plane_memory(4.0)
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[2, 3] = forward
+    near = cam.with_pose(pose)
+    r = mem.readout(near)
+    assert bool(r.known.all())  # the wall fills the whole (narrower) view
+    magnification = 4.0 / (4.0 - forward)
+    torch.testing.assert_close(r.scale, torch.full_like(r.scale, magnification), rtol=0.05, atol=0)
+    assert float(r.offset.abs().max()) <= magnification / 2 + 1e-4
+    expected = ref.readout(as_entries(mem), near, C)
+    assert mismatch(r, expected).sum() == 0
+    assert np.array_equal(r.ids.numpy(), expected[3])
+    np.testing.assert_allclose(r.offset.numpy(), expected[4], atol=1e-4)
+    np.testing.assert_allclose(r.scale.numpy(), expected[5], rtol=1e-4)
+
+
+def test_sub_token_offsets_say_where_each_token_landed():
+    """A sideways step of a third of a token: every token lands a third of a pixel off the
+    pixel centre, and the readout says so."""
+    mem, cam, latent = plane_memory(4.0)
+    step = (1 / 3) * 4.0 / cam.fx  # a third of a latent pixel at the wall's depth
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[0, 3] = step
+    r = mem.readout(cam.with_pose(pose))
+    inner = r.known.clone()
+    inner[:, -1] = False  # the last column shows the wall's edge
+    assert torch.allclose(
+        r.offset[0][inner], torch.full_like(r.offset[0][inner], -1 / 3), atol=1e-4
+    )
+    assert torch.allclose(r.offset[1][inner], torch.zeros_like(r.offset[1][inner]), atol=1e-4)
+    assert torch.equal(r.latent[:, :, :-1], latent[:, :, :-1])  # each token still at its pixel
+    torch.testing.assert_close(
+        r.scale[r.known], torch.ones_like(r.scale[r.known]), rtol=0.05, atol=0
+    )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_footprint_readout_matches_reference_up_close(seed):
+    """Random scenes seen from cameras that come close (magnifications 1-8x) and go far."""
+    gen = torch.Generator().manual_seed(300 + seed)
+    mem = LatentMemory(C, feature_dtype="float32", chunk_size=0.5)
+    for _ in range(3):
+        latent, depth = random_frame(gen, near=3.0, far=6.0)
+        mem.lift(latent, depth, grid_camera(random_pose(gen, spread=0.3)))
+    mem.compact()
+    entries = as_entries(mem)
+    bad = 0
+    for forward in (-3.0, 0.0, 1.5, 2.4):
+        pose = random_pose(gen, spread=0.2, turn=0.3)
+        pose[:3, 3] += torch.tensor([0.0, 0.0, forward], dtype=torch.float64)
+        cam = grid_camera(pose)
+        r = mem.readout(cam)
+        expected = ref.readout(entries, cam, C)
+        bad += mismatch(r, expected).sum()
+        same = r.ids.numpy() == expected[3]
+        np.testing.assert_allclose(r.offset.numpy()[:, same], expected[4][:, same], atol=1e-4)
+        np.testing.assert_allclose(r.scale.numpy()[same], expected[5][same], rtol=1e-4)
+    # float32 against float64 arithmetic: a centre on a pixel border may go either way
+    assert bad <= 3
+
+
+def test_footprint_costs_one_byte_per_entry():
+    mem, _, _ = plane_memory(4.0)
+    assert mem.store.cols["foot"].dtype == torch.uint8
+    sides = mem.entries(torch.arange(len(mem)))["footprint"]
+    exact = 4.0 / grid_camera().fx
+    torch.testing.assert_close(sides, torch.full_like(sides, exact), rtol=0.045, atol=0)

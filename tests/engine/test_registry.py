@@ -106,7 +106,7 @@ def test_names_must_be_strings():
 
 def test_available_backends_lists_every_form():
     backends = available_backends()
-    assert set(backends) == {"codec", "depth", "generator"}
+    assert set(backends) == {"codec", "depth", "generator", "refiner"}
     assert [b["form"] for b in backends["codec"]] == list(CODEC_FORMS)
     assert [b["form"] for b in backends["depth"]] == list(DEPTH_FORMS)
     for entry in backends["codec"] + backends["depth"]:
@@ -149,3 +149,30 @@ def test_generators_by_name(tmp_path, monkeypatch):
         make_generator("diffusers-inpaint:someone/missing-inpainting")
     with pytest.raises(ValueError, match="diffusers-inpaint:<path or id>"):
         make_generator("stable-diffusion")
+
+
+def test_refiners_by_name(tmp_path):
+    from engine.models.codec import PCACodec
+    from engine.models.embedded_codec import EmbeddedCodec
+    from engine.models.refiner import EmbeddedRefiner, NoRefiner, RefinerConfig
+    from engine.models.registry import REFINER_FORMS, make_refiner
+
+    assert [b["form"] for b in available_backends()["refiner"]] == list(REFINER_FORMS)
+    pca = PCACodec(factor=8, channels=8)
+    assert isinstance(make_refiner("none", pca), NoRefiner)
+    assert isinstance(make_refiner("auto", pca), NoRefiner)  # trained for the embedded codec only
+    weights = tmp_path / "r.safetensors"
+    EmbeddedRefiner.random(RefinerConfig(channels=4, width=8, blocks=1)).save(weights)
+    with pytest.raises(ValueError, match="4-channel latents"):
+        make_refiner(f"embedded:{weights}", pca)
+    codec = EmbeddedCodec.random()
+    assert isinstance(
+        make_refiner(f"embedded:{weights}", PCACodec(factor=8, channels=4)), EmbeddedRefiner
+    )
+    notes: list[str] = []
+    refiner = make_refiner("auto", codec, notes)  # named "embedded-random": not the shipped one
+    assert isinstance(refiner, NoRefiner) and notes == []
+    with pytest.raises(FileNotFoundError, match="engine.train.refiner"):
+        make_refiner(f"embedded:{tmp_path / 'missing.safetensors'}", codec)
+    with pytest.raises(ValueError, match="auto, embedded"):
+        make_refiner("sharpen", codec)

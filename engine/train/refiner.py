@@ -1,0 +1,377 @@
+"""Train the embedded latent refiner: `python -m engine.train.refiner [--steps N] [--resume]`.
+
+The refiner (engine/models/refiner.py) turns a memory readout into the latent the codec would
+give for the target view. It learns from self-supervised pairs, each made through the real
+memory (LatentMemory.lift at a source camera, LatentMemory.readout at a target camera, int8
+features, quantised positions, footprints) so that training sees exactly what the app shows:
+
+- photos on a plane (exact everywhere): a crop of a photo is the source view of a wall at
+  depth 1; the target camera steps sideways, forward (up to 2.5x magnification), back and
+  turns a little; the target image is the plane seen from there, rendered at full resolution
+  from a 2x supersampled crop. Target tokens that see past the photo's edge are left out;
+- synthetic rooms (engine.synth, exact renders with depth): a view along the room's sample
+  paths and a second view stepped forward / sideways and turned from it. Target tokens whose
+  readout depth disagrees with the true depth (disoccluded, or seen past an edge) are left out.
+The target latent is the codec's encoding of the target image. Loss: mean squared error of the
+refined latent on the kept known tokens (the embedded codec's linear path is an orthonormal
+PCA basis, so latent error follows pixel error), plus --pixel-weight times the decoded image's.
+
+Photos: the codec's own training images (scikit-image and scikit-learn, see
+engine/train/codec.py). Progress is reported on held-out pairs made from scikit-image's
+astronaut, coffee and chelsea (never trained on; the evaluation data of `latentscape eval`
+is never used at all): PSNR of the decoded readout as it is, refined, and the codec's ceiling.
+
+Reproducible for a seed (CPU, fp32). Checkpoints (`--checkpoint-every`) write the model, the
+optimiser and the step to OUT.ckpt.pt and the weights to OUT (JSON marked "checkpoint");
+`--resume` goes on from OUT.ckpt.pt to --steps with the same schedule and data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.camera import Camera, rotation_about
+from engine.memory.latent import LatentMemory, pool_depth
+from engine.models.embedded_codec import EmbeddedCodec
+from engine.models.refiner import (
+    DEFAULT_WEIGHTS,
+    EmbeddedRefiner,
+    RefinerConfig,
+    RefinerNet,
+    readout_features,
+)
+
+W, H = 256, 192  # pair size in pixels (32 x 24 tokens)
+HELD_OUT = ["astronaut", "coffee", "chelsea"]
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Pair:
+    """One training pair: features (C + 6, h, w), target latent (C, h, w), loss mask (h, w)
+    bool, target image (3, H, W) uint8."""
+
+    feats: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+    rgb: torch.Tensor
+
+
+def _fit(img: torch.Tensor, h: int, w: int, rng: random.Random) -> torch.Tensor:
+    """A random crop of img (3, H0, W0) of aspect w:h, 1-2x the minimal scale, resized to
+    (h, w) with antialiasing."""
+    _, h0, w0 = img.shape
+    base = min(h0 / h, w0 / w)
+    s = base / rng.uniform(1.0, 2.0) if base > 2 else base
+    ch, cw = min(h0, round(h * s)), min(w0, round(w * s))
+    y, x = rng.randint(0, h0 - ch), rng.randint(0, w0 - cw)
+    crop = img[:, y : y + ch, x : x + cw][None]
+    return F.interpolate(crop, size=(h, w), mode="bilinear", antialias=True)[0].clamp(0, 1)
+
+
+def _random_motion(rng: random.Random, forward=(-0.3, 0.6), side=0.15, turn_deg=8.0):
+    """A camera-to-world pose near the identity."""
+    pose = torch.eye(4, dtype=torch.float64)
+    rot = torch.eye(3, dtype=torch.float64)
+    for axis in ((0, 1, 0), (1, 0, 0), (0, 0, 1)):
+        rot = rotation_about(axis, math.radians(rng.uniform(-turn_deg, turn_deg))) @ rot
+    pose[:3, :3] = rot
+    pose[:3, 3] = torch.tensor(
+        [rng.uniform(-side, side), rng.uniform(-side, side), rng.uniform(*forward)],
+        dtype=torch.float64,
+    )
+    return pose
+
+
+def _plane_view(src2: torch.Tensor, cam: Camera, target: Camera):
+    """The plane z = 1 of cam's frame, textured with src2 (3, 2H, 2W) over cam's image, seen
+    from target: (image (3, H, W), valid (H, W) bool: pixels that see the texture)."""
+    uv = target.pixel_grid(torch.float64).reshape(-1, 2)
+    rays = target.unproject(uv, torch.ones(len(uv), dtype=torch.float64)) - target.position
+    w2c = cam.world_to_camera
+    origin = w2c[:3, :3] @ target.position + w2c[:3, 3]
+    dirs = rays @ w2c[:3, :3].T
+    s = (1.0 - origin[2]) / dirs[:, 2]
+    p = origin + s[:, None] * dirs
+    u = cam.fx * p[:, 0] + cam.cx  # p_z = 1 on the plane
+    v = cam.fy * p[:, 1] + cam.cy
+    valid = (s > 0) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    grid = torch.stack([u / cam.width * 2 - 1, v / cam.height * 2 - 1], 1).float()
+    img = F.grid_sample(
+        src2[None], grid.reshape(1, target.height, target.width, 2), align_corners=False
+    )[0]
+    return img.clamp(0, 1), valid.reshape(target.height, target.width)
+
+
+def _tokens(mask: torch.Tensor, f: int = 8) -> torch.Tensor:
+    """A pixel mask (H, W) -> tokens whose every pixel is set."""
+    h, w = mask.shape
+    return mask.reshape(h // f, f, w // f, f).all(3).all(1)
+
+
+def _readout_pair(codec, src_rgb, src_depth, src_cam, tgt_rgb, tgt_cam, keep_tokens, sky=None):
+    """Lift the source view into a fresh memory, read it at the target camera."""
+    latents = codec.encode(torch.stack([src_rgb, tgt_rgb]))
+    lw, lh = W // 8, H // 8
+    mem = LatentMemory(codec.channels)
+    mem.lift(latents[0], src_depth, src_cam.scaled(lw, lh), sky=sky)
+    r = mem.readout(tgt_cam.scaled(lw, lh))
+    mask = r.known & keep_tokens
+    rgb = (tgt_rgb * 255).round().to(torch.uint8)
+    return Pair(readout_features(r), latents[1], mask, rgb), r
+
+
+def photo_pair(codec, img: torch.Tensor, rng: random.Random) -> Pair:
+    """A pair of a photo on a plane (see the module docstring)."""
+    src2 = _fit(img, 2 * H, 2 * W, rng)
+    src = F.avg_pool2d(src2[None], 2)[0]
+    fov = rng.uniform(45.0, 75.0)
+    cam = Camera.from_fov(fov, W, H)
+    target = Camera.from_fov(fov, W, H, pose=_random_motion(rng))
+    tgt, valid = _plane_view(src2, cam, target)
+    depth = torch.ones(H // 8, W // 8)
+    return _readout_pair(codec, src, depth, cam, tgt, target, _tokens(valid))[0]
+
+
+def scene_pair(codec, scene, pose: torch.Tensor, rng: random.Random) -> Pair:
+    """A pair of two views of a synthetic scene (see the module docstring)."""
+    fov = rng.uniform(50.0, 75.0)
+    cam = Camera.from_fov(fov, W, H, pose=pose)
+    motion = _random_motion(rng, forward=(-0.4, 1.2), side=0.3, turn_deg=10.0)
+    target = Camera.from_fov(fov, W, H, pose=pose @ motion)
+    a, b = scene.render(cam), scene.render(target)
+    depth = pool_depth(a.depth, 8)
+    sky = torch.isinf(depth)
+    true = pool_depth(b.depth, 8)
+    pair, r = _readout_pair(codec, a.rgb, depth, cam, b.rgb, target, torch.ones_like(sky), sky)
+    geo = r.known & ~r.sky & torch.isfinite(true)
+    agree = geo & ((r.depth - true).abs() <= 0.03 * true)
+    pair.mask = agree | (r.sky & torch.isinf(true))
+    return pair
+
+
+def training_images() -> tuple[list[torch.Tensor], list[str]]:
+    from engine.train.codec import real_images
+
+    colour, gray, names = real_images()
+    return colour + gray, names
+
+
+def held_out_images() -> list[torch.Tensor]:
+    from skimage import data as skdata
+
+    from engine.train.codec import _to_tensor
+
+    return [_to_tensor(getattr(skdata, n)()) for n in HELD_OUT]
+
+
+def make_pairs(codec, n: int, seed: int, synthetic_share: float, smoke: bool = False) -> list[Pair]:
+    """n training pairs, deterministic for a seed."""
+    rng = random.Random(seed)
+    images, _ = training_images()
+    scenes, poses = [], []
+    if synthetic_share > 0:
+        from engine import synth
+
+        for s in range(2 if smoke else 6):
+            scenes.append(synth.room_scene(s))
+            poses.append(
+                scenes[-1].sample_path("loop", n=24) + scenes[-1].sample_path("orbit", n=24)
+            )
+        # the street is left out: a pair of it renders ~15x slower than a room's
+    pairs, t0 = [], time.time()
+    for i in range(n):
+        if scenes and rng.random() < synthetic_share:
+            k = rng.randrange(len(scenes))
+            pairs.append(scene_pair(codec, scenes[k], rng.choice(poses[k]), rng))
+        else:
+            pairs.append(photo_pair(codec, rng.choice(images), rng))
+        if (i + 1) % 250 == 0 or i + 1 == n:
+            log(f"  pairs {i + 1}/{n} ({time.time() - t0:.0f} s)")
+    return pairs
+
+
+def held_out_pairs(codec, n: int = 48, seed: int = 12345) -> list[Pair]:
+    rng = random.Random(seed)
+    images = held_out_images()
+    return [photo_pair(codec, images[i % len(images)], rng) for i in range(n)]
+
+
+def _stack(pairs: list[Pair]):
+    return (
+        torch.stack([p.feats for p in pairs]),
+        torch.stack([p.target for p in pairs]),
+        torch.stack([p.mask for p in pairs]),
+        torch.stack([p.rgb for p in pairs]),
+    )
+
+
+def masked_psnr(codec, latent, rgb_u8, mask) -> float:
+    """PSNR (dB) of the decoded latents (B, C, h, w) against rgb over the masked tokens."""
+    with torch.inference_mode():
+        out = codec.decode(latent)
+    ref = rgb_u8.float() / 255
+    pm = mask.repeat_interleave(8, 1).repeat_interleave(8, 2)[:, None].float()
+    mse = (((out - ref) ** 2) * pm).sum() / (pm.sum() * 3).clamp(min=1)
+    return float(-10 * torch.log10(mse.clamp(min=1e-10)))
+
+
+def evaluate(model, codec, held) -> dict:
+    feats, target, mask, rgb = held
+    c = codec.channels
+    with torch.inference_mode():
+        refined = model(feats)
+    return {
+        "readout_db": round(masked_psnr(codec, feats[:, :c], rgb, mask), 2),
+        "refined_db": round(masked_psnr(codec, refined, rgb, mask), 2),
+        "codec_db": round(masked_psnr(codec, target, rgb, mask), 2),
+    }
+
+
+def train(args) -> dict:
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    ckpt_path = out.with_name(out.name.replace(".safetensors", "") + ".ckpt.pt")
+    codec = EmbeddedCodec.load()
+    cfg = RefinerConfig(channels=codec.channels, width=args.width, blocks=args.blocks)
+    model = RefinerNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, minutes_before = 0, 0.0
+    if args.resume:
+        if not ckpt_path.is_file():
+            raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+        ck = torch.load(ckpt_path, weights_only=False)
+        if ck["config"] != asdict(cfg) or ck["args"]["seed"] != args.seed:
+            raise SystemExit(f"--resume: {ckpt_path} is of another run ({ck['args']})")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, minutes_before = ck["step"], ck["minutes"]
+        log(f"resuming at step {step} of {args.steps}")
+    n_pairs = 64 if args.smoke else args.pairs
+    log(f"making {n_pairs} training pairs (synthetic share {args.synthetic_share})")
+    pairs = make_pairs(codec, n_pairs, args.seed, args.synthetic_share, smoke=args.smoke)
+    feats, target, mask, rgb = _stack(pairs)
+    held = _stack(held_out_pairs(codec, 8 if args.smoke else 48))
+    log(f"held out before training: {evaluate(model, codec, held)}")
+    decoder = codec.model
+    for p in decoder.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(args.seed * 7919 + step)
+    start_step = step
+    t0 = time.time()
+    model.train()
+    record: dict = {}
+    while step < args.steps:
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        lr *= min(1.0, (step + 1) / 200)  # warm-up
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = torch.randint(0, len(pairs), (args.batch,), generator=gen)
+        f, t, m = feats[idx], target[idx], mask[idx].float()[:, None]
+        pred = model(f)
+        err = ((pred - t) ** 2 * m).sum() / (m.sum() * pred.shape[1]).clamp(min=1)
+        loss = err
+        if args.pixel_weight > 0:
+            pm = m.repeat_interleave(8, 2).repeat_interleave(8, 3)
+            img = decoder.decode(pred)
+            ref = rgb[idx].float() / 255
+            loss = loss + args.pixel_weight * ((img - ref) ** 2 * pm).sum() / (pm.sum() * 3).clamp(
+                min=1
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        done = step == args.steps
+        if step % args.log_every == 0 or done:
+            model.eval()
+            ev = evaluate(model, codec, held)
+            model.train()
+            rate = (time.time() - t0) / max(1, step - start_step)
+            log(
+                f"step {step}/{args.steps}  loss {float(err.detach()):.5f}  lr {lr:.2e}  "
+                f"held-out {ev}  "
+                f"{rate:.2f} s/step"
+            )
+        if (args.checkpoint_every and step % args.checkpoint_every == 0) or done:
+            minutes = minutes_before + (time.time() - t0) / 60
+            model.eval()
+            ev = evaluate(model, codec, held)
+            model.train()
+            record = {
+                "steps": step,
+                "of": args.steps,
+                "checkpoint": not done,
+                "seed": args.seed,
+                "batch": args.batch,
+                "lr": args.lr,
+                "pairs": n_pairs,
+                "synthetic_share": args.synthetic_share,
+                "pixel_weight": args.pixel_weight,
+                "pair_size": [W, H],
+                "minutes": round(minutes, 1),
+                "training_images": training_images()[1],
+                "held_out_images": [f"skimage.{n}" for n in HELD_OUT],
+                "held_out_psnr": ev,
+                "torch": torch.__version__,
+            }
+            EmbeddedRefiner(model.eval()).save(out, {"training": record})
+            model.train()
+            tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "step": step,
+                    "minutes": minutes,
+                    "config": asdict(cfg),
+                    "args": vars(args) | {"out": str(args.out)},
+                },
+                tmp,
+            )
+            tmp.replace(ckpt_path)
+            log(f"saved {out} at step {step} ({ev})")
+    return record
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m engine.train.refiner",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--pairs", type=int, default=1800, help="training pairs made up front")
+    p.add_argument("--synthetic-share", type=float, default=0.3, metavar="F")
+    p.add_argument("--pixel-weight", type=float, default=0.0, metavar="W")
+    p.add_argument("--width", type=int, default=RefinerConfig.width)
+    p.add_argument("--blocks", type=int, default=RefinerConfig.blocks)
+    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--checkpoint-every", type=int, default=250, metavar="N")
+    p.add_argument("--resume", action="store_true", help="go on from OUT.ckpt.pt")
+    p.add_argument("--smoke", action="store_true", help="tiny data set: checks the script runs")
+    args = p.parse_args(argv)
+    np.random.seed(args.seed)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

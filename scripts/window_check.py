@@ -32,6 +32,14 @@ def main() -> int:
     parser.add_argument("--scene", default="room")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--wall",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then hold W for SECONDS (generation off: the memory's view only), walking toward "
+        "the wall ahead, and report the hole tokens inside the known region while flying",
+    )
     args = parser.parse_args()
 
     from PySide6.QtCore import QSettings
@@ -77,6 +85,8 @@ def main() -> int:
     if (h, w) == frame.shape[:2]:
         mse = float(((pixels.astype(np.float64) - frame) ** 2).mean())
         result["psnr_db"] = 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    if args.wall > 0:
+        result["wall"] = fly_to_wall(app, window, args.wall, args.out)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         grab.save(str(args.out / "viewport.png"))
@@ -84,6 +94,73 @@ def main() -> int:
     print(json.dumps(result))
     window.close()
     return 0
+
+
+def interior_holes(holes: np.ndarray) -> int:
+    """Hole tokens inside the known region: holes that the 3x3 closing of the known tokens
+    covers (a crack between known tokens), the border counting as a hole."""
+    known = np.pad(~holes, 1)
+    h, w = holes.shape
+
+    def pool(m, op):
+        stack = [
+            m[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+        ]
+        return op(np.stack(stack), axis=0)
+
+    grown = np.pad(pool(known, np.any), 1)
+    closed = pool(grown, np.all)
+    return int((closed & holes).sum())
+
+
+def fly_to_wall(app, window, seconds: float, out: Path | None) -> dict:
+    """Hold W on the real viewport (synthetic key events) for `seconds` toward the wall ahead,
+    the world not generating: every frame shown is the memory's view. Returns the frames
+    seen, the most hole tokens inside the known region in any of them (cracks), and those of
+    the final view, with the viewport grabbed while flying (timewarp) and at rest."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    vp = window.viewport
+    vp.setFocus()
+    seen, worst, frames = set(), 0, 0
+    QTest.keyPress(vp, Qt.Key.Key_W)
+    end = time.monotonic() + seconds
+    moving_grab = None
+    while time.monotonic() < end:
+        app.processEvents()
+        f = vp.frame
+        if f is not None and f.index not in seen:
+            seen.add(f.index)
+            frames += 1
+            worst = max(worst, interior_holes(f.holes))
+        if moving_grab is None and time.monotonic() > end - seconds / 2:
+            moving_grab = vp.grab_view()
+        time.sleep(0.005)
+    QTest.keyRelease(vp, Qt.Key.Key_W)
+    target = vp.navigator.pose
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the view at rest arrives
+        app.processEvents()
+        if vp.frame is not None and np.allclose(vp.frame.pose, target, atol=1e-6):
+            break
+        time.sleep(0.01)
+    for _ in range(10):
+        app.processEvents()
+    final = vp.frame
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if moving_grab is not None:
+            moving_grab.save(str(out / "wall-moving.png"))
+        vp.grab_view().save(str(out / "wall.png"))
+    travelled = float(np.linalg.norm(target[:3, 3] - window.info.pose[:3, 3]))
+    return {
+        "frames": frames,
+        "travelled": travelled,
+        "worst_interior_holes": worst,
+        "final_interior_holes": interior_holes(final.holes),
+        "final_known": float((~final.holes).mean()),
+    }
 
 
 def screenshots(app, window, out: Path, timeout: float) -> None:

@@ -79,6 +79,45 @@ def pool_depth(depth: torch.Tensor, factor: int) -> torch.Tensor:
     return torch.where(valid.any(-1), med, torch.where(all_inf, math.inf, 0.0))
 
 
+SURFACE_STEP = 0.3
+"""Two tokens whose depths differ by less than this (relative) can be on one surface: at
+write time such neighbours set each other's footprint; at read time, among the entries that
+cover a pixel within this band of the nearest, the one whose centre is nearest wins."""
+FOOT_SPREAD = 1.9
+"""A token's footprint is at most this many times its frontal size: below 2, so that seen
+from the camera that wrote it, a token covers its own latent pixel and no other."""
+
+
+def token_footprints(camera: Camera, depth: torch.Tensor) -> torch.Tensor:
+    """The world size of each token of a latent frame (h, w) seen by camera (latent grid):
+    the largest distance from its point to a 4-neighbour's point on the same surface (depths
+    within SURFACE_STEP of each other), at least its frontal size d / sqrt(fx fy) and at most
+    FOOT_SPREAD times that. A token of a surface seen at a grazing angle (a floor, a ceiling)
+    spans more than its frontal size; a readout from nearer must cover all of that.
+    Returns (h, w) float64, 0 where the depth is not a finite positive value."""
+    h, w = depth.shape
+    d = depth.double()
+    valid = torch.isfinite(d) & (d > 0)
+    d0 = torch.where(valid, d, 0.0)
+    pts = camera.unproject(camera.pixel_grid(torch.float64).reshape(-1, 2), d0.reshape(-1))
+    pts = pts.reshape(h, w, 3)
+    frontal = d0 / math.sqrt(camera.fx * camera.fy)
+    reach = frontal.clone()
+    for dy, dx in ((0, 1), (1, 0)):
+        a = (slice(0, h - dy), slice(0, w - dx))
+        b = (slice(dy, h), slice(dx, w))
+        dist = (pts[a] - pts[b]).norm(dim=-1)
+        same = (
+            valid[a]
+            & valid[b]
+            & ((d0[a] - d0[b]).abs() <= SURFACE_STEP * torch.minimum(d0[a], d0[b]))
+        )
+        dist = torch.where(same, dist, 0.0)
+        reach[a] = torch.maximum(reach[a], dist)
+        reach[b] = torch.maximum(reach[b], dist)
+    return torch.minimum(reach, FOOT_SPREAD * frontal)
+
+
 @dataclass
 class Readout:
     """The memory seen from one camera at the camera's (latent-grid) resolution.
@@ -187,6 +226,7 @@ class _Write:
     depth: torch.Tensor  # (h*w,) float32
     valid: torch.Tensor  # (h*w,) bool: geometry tokens to write
     sky: torch.Tensor  # (h*w,) bool: sky tokens to write
+    all_depth: torch.Tensor  # (h*w,) float32: the frame's depth, kept or not (0: unknown)
     dropped: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -297,9 +337,11 @@ class LatentMemory:
         uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[mask]
         depth = wr.depth[mask].double()
         xyz = cam.unproject(uv, depth).float()
-        # the world side of the latent pixel the token came from (see store.py, footprints)
-        footprint = depth / math.sqrt(cam.fx * cam.fy)
-        return self.insert(xyz, wr.latent[mask], segment, footprint)
+        # the world size of each token, from the whole frame's depth (neighbours that are not
+        # written still tell how far the surface reaches; see token_footprints)
+        full = torch.where(wr.all_depth > 0, wr.all_depth, 0.0)
+        footprint = token_footprints(cam, full.reshape(cam.height, cam.width)).reshape(-1)
+        return self.insert(xyz, wr.latent[mask], segment, footprint[mask])
 
     def insert(
         self,
@@ -399,6 +441,7 @@ class LatentMemory:
             depth=torch.where(valid, depth, 0.0).reshape(-1),
             valid=valid.reshape(-1),
             sky=sky_m.reshape(-1),
+            all_depth=torch.where(torch.isfinite(depth) & ~sky_m, depth, 0.0).reshape(-1),
             dropped=int((~keep_m).sum() + (geo & (depth == 0)).sum()),
         )
 
@@ -444,7 +487,7 @@ class LatentMemory:
         hw = w * h
         proj = self.store.project(camera)
         side = decode_footprint(self.store.column("foot", proj.idx))
-        splats = footprint_zbuffer(proj, side, camera, self.depth_tolerance)
+        splats = footprint_zbuffer(proj, side, camera, SURFACE_STEP)
         ids = splats.ids
         known = ids >= 0
         latent = torch.zeros(hw, self.channels)

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from engine.camera import Camera
+from engine.memory.latent import FOOT_SPREAD, SURFACE_STEP
 from engine.memory.store import FOOT_MAX, NEAR
 
 
@@ -55,17 +56,40 @@ def token_point(camera: Camera, i: int, j: int, d: float) -> np.ndarray:
     return pose[:3, :3] @ np.array([x, y, d]) + pose[:3, 3]
 
 
-def d_side(camera: Camera, d: float) -> float:
-    """World side of a latent pixel of camera at depth d: an entry's footprint, rounded to
-    the 1/8 octave that the memory's one-byte code keeps."""
-    side = d / math.sqrt(camera.fx * camera.fy)
-    return 2.0 ** (round(math.log2(side) * 8) / 8)
+def footprints(camera: Camera, depth) -> np.ndarray:
+    """World size of each token of a latent frame (h, w): the largest distance to a
+    4-neighbour's point whose depth is within SURFACE_STEP (relative) of its own, at least
+    the frontal size d / sqrt(fx fy), at most FOOT_SPREAD times that, rounded to the 1/8
+    octave that the memory's one-byte code keeps; 0 where the depth is not positive."""
+    depth = np.asarray(depth, np.float64)
+    h, w = depth.shape
+    out = np.zeros((h, w))
+    for i in range(h):
+        for j in range(w):
+            d = depth[i, j]
+            if not (np.isfinite(d) and d > 0):
+                continue
+            frontal = d / math.sqrt(camera.fx * camera.fy)
+            reach = frontal
+            for di, dj in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+                a, b = i + di, j + dj
+                if not (0 <= a < h and 0 <= b < w):
+                    continue
+                dn = depth[a, b]
+                if not (np.isfinite(dn) and dn > 0) or abs(dn - d) > SURFACE_STEP * min(d, dn):
+                    continue
+                dist = np.linalg.norm(token_point(camera, i, j, d) - token_point(camera, a, b, dn))
+                reach = max(reach, dist)
+            side = min(reach, FOOT_SPREAD * frontal)
+            out[i, j] = 2.0 ** (round(math.log2(side) * 8) / 8)
+    return out
 
 
 def lift(entries: list[dict], latent, depth, camera: Camera, keep=None, segment: int = 0):
     """Append one entry per kept token with depth > 0 (no fusion)."""
     latent, depth = np.asarray(latent, np.float64), np.asarray(depth, np.float64)
     _, h, w = latent.shape
+    foot = footprints(camera, depth)
     for i in range(h):
         for j in range(w):
             if (keep is None or keep[i][j]) and depth[i, j] > 0:
@@ -75,7 +99,7 @@ def lift(entries: list[dict], latent, depth, camera: Camera, keep=None, segment:
                         "latent": latent[:, i, j].copy(),
                         "weight": 1,
                         "segment": segment,
-                        "footprint": d_side(camera, depth[i, j]),
+                        "footprint": foot[i, j],
                     }
                 )
     return entries
@@ -106,7 +130,7 @@ def covered_pixels(camera: Camera, xyz: np.ndarray, side: float, hidden: bool = 
     return pixels, (u, v, z), math.sqrt(rx * ry)
 
 
-def readout(entries: list[dict], camera: Camera, channels: int, band: float = 0.05):
+def readout(entries: list[dict], camera: Camera, channels: int, band: float = SURFACE_STEP):
     """(latent (C, h, w), known (h, w), depth (h, w), ids (h, w), offset (2, h, w),
     scale (h, w)) by a per-entry loop. Per pixel, among the entries covering it within band
     (relative) of the nearest depth, the one whose centre is nearest wins (squared distance
@@ -154,6 +178,7 @@ def update(entries, latent, depth, camera: Camera, keep=None, segment=0, tol=0.0
     """Fuse covered tokens into the nearest consistent entry; append the others."""
     latent, depth = np.asarray(latent, np.float64), np.asarray(depth, np.float64)
     _, h, w = latent.shape
+    foot = footprints(camera, depth)
     valid = np.zeros((h, w), bool)
     for i in range(h):
         for j in range(w):
@@ -187,7 +212,7 @@ def update(entries, latent, depth, camera: Camera, keep=None, segment=0, tol=0.0
                         "latent": latent[:, i, j].copy(),
                         "weight": 1,
                         "segment": segment,
-                        "footprint": d_side(camera, depth[i, j]),
+                        "footprint": foot[i, j],
                     }
                 )
     entries.extend(new)

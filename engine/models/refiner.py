@@ -84,8 +84,8 @@ class RefinerConfig:
     """Shape of the embedded refiner (saved as JSON next to the weights)."""
 
     channels: int = 8  # latent channels of the codec it works for
-    width: int = 64  # channels of its convolutions
-    blocks: int = 2  # residual blocks (two 3x3 convolutions each; the second one dilated)
+    width: int = 96  # channels of its convolutions
+    blocks: int = 3  # residual blocks (two 3x3 convolutions each; every second one dilated)
     codec: str = "embedded"  # the codec whose latent space it was trained for
 
 

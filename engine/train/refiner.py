@@ -9,9 +9,14 @@ features, quantised positions, footprints) so that training sees exactly what th
   depth 1; the target camera steps sideways, forward (up to 2.5x magnification), back and
   turns a little; the target image is the plane seen from there, rendered at full resolution
   from a 2x supersampled crop. Target tokens that see past the photo's edge are left out;
+- photos with the embedded depth prior's depth (parallax and disocclusions like a real
+  photo's): the target image is the full-resolution RGB forward warp of the photo with that
+  depth (engine.eval.warp, at 2x and averaged down), what an RGB point memory would show;
+  target tokens not fully covered by the warp (disoccluded) are left out;
 - synthetic rooms (engine.synth, exact renders with depth): a view along the room's sample
   paths and a second view stepped forward / sideways and turned from it. Target tokens whose
   readout depth disagrees with the true depth (disoccluded, or seen past an edge) are left out.
+Each source view serves several targets (--targets), so it is encoded and lifted once.
 The target latent is the codec's encoding of the target image. Loss: mean squared error of the
 refined latent on the kept known tokens (the embedded codec's linear path is an orthonormal
 PCA basis, so latent error follows pixel error), plus --pixel-weight times the decoded image's.
@@ -122,45 +127,82 @@ def _tokens(mask: torch.Tensor, f: int = 8) -> torch.Tensor:
     return mask.reshape(h // f, f, w // f, f).all(3).all(1)
 
 
-def _readout_pair(codec, src_rgb, src_depth, src_cam, tgt_rgb, tgt_cam, keep_tokens, sky=None):
-    """Lift the source view into a fresh memory, read it at the target camera."""
-    latents = codec.encode(torch.stack([src_rgb, tgt_rgb]))
-    lw, lh = W // 8, H // 8
-    mem = LatentMemory(codec.channels)
-    mem.lift(latents[0], src_depth, src_cam.scaled(lw, lh), sky=sky)
-    r = mem.readout(tgt_cam.scaled(lw, lh))
-    mask = r.known & keep_tokens
-    rgb = (tgt_rgb * 255).round().to(torch.uint8)
-    return Pair(readout_features(r), latents[1], mask, rgb), r
+class _Source:
+    """One source view lifted into a fresh memory, read from several target cameras."""
+
+    def __init__(self, codec, rgb, token_depth, cam, sky=None):
+        self.codec = codec
+        self.mem = LatentMemory(codec.channels)
+        self.mem.lift(codec.encode(rgb[None])[0], token_depth, cam.scaled(W // 8, H // 8), sky=sky)
+
+    def pair(self, tgt_rgb, tgt_cam, keep_tokens):
+        r = self.mem.readout(tgt_cam.scaled(W // 8, H // 8))
+        target = self.codec.encode(tgt_rgb[None])[0]
+        rgb = (tgt_rgb * 255).round().to(torch.uint8)
+        return Pair(readout_features(r), target, r.known & keep_tokens, rgb), r
 
 
-def photo_pair(codec, img: torch.Tensor, rng: random.Random) -> Pair:
-    """A pair of a photo on a plane (see the module docstring)."""
+def photo_pairs(codec, img: torch.Tensor, rng: random.Random, k: int) -> list[Pair]:
+    """k pairs of a photo on a plane (see the module docstring)."""
     src2 = _fit(img, 2 * H, 2 * W, rng)
     src = F.avg_pool2d(src2[None], 2)[0]
     fov = rng.uniform(45.0, 75.0)
     cam = Camera.from_fov(fov, W, H)
-    target = Camera.from_fov(fov, W, H, pose=_random_motion(rng))
-    tgt, valid = _plane_view(src2, cam, target)
-    depth = torch.ones(H // 8, W // 8)
-    return _readout_pair(codec, src, depth, cam, tgt, target, _tokens(valid))[0]
+    source = _Source(codec, src, torch.ones(H // 8, W // 8), cam)
+    pairs = []
+    for _ in range(k):
+        target = Camera.from_fov(fov, W, H, pose=_random_motion(rng))
+        tgt, valid = _plane_view(src2, cam, target)
+        pairs.append(source.pair(tgt, target, _tokens(valid))[0])
+    return pairs
 
 
-def scene_pair(codec, scene, pose: torch.Tensor, rng: random.Random) -> Pair:
-    """A pair of two views of a synthetic scene (see the module docstring)."""
+def depth_photo_pairs(codec, img, depth_model, rng: random.Random, k: int) -> list[Pair]:
+    """k pairs of a photo with estimated depth (see the module docstring)."""
+    from engine.eval.warp import forward_warp
+
+    src2 = _fit(img, 2 * H, 2 * W, rng)
+    fov = rng.uniform(45.0, 75.0)
+    est = depth_model.estimate(src2)
+    depth2 = torch.where(est.sky, math.inf, est.depth)
+    cam2 = Camera.from_fov(fov, 2 * W, 2 * H)
+    cam = cam2.scaled(W, H)
+    token_depth = pool_depth(depth2, 16)
+    source = _Source(
+        codec, F.avg_pool2d(src2[None], 2)[0], token_depth, cam, torch.isinf(token_depth)
+    )
+    scale = float(torch.nanmedian(torch.where(torch.isfinite(depth2), depth2, torch.nan)))
+    pairs = []
+    for _ in range(k):
+        motion = _random_motion(rng, forward=(-0.2, 0.5), side=0.12, turn_deg=8.0)
+        motion[:3, 3] *= scale  # steps in proportion to the scene's depth
+        warp = forward_warp(src2, depth2, cam2, cam2.with_pose(motion))
+        tgt = F.avg_pool2d(warp.rgb[None], 2)[0]
+        covered = F.avg_pool2d(warp.covered[None, None].float(), 2)[0, 0] == 1
+        pairs.append(source.pair(tgt, cam.with_pose(motion), _tokens(covered))[0])
+    return pairs
+
+
+def scene_pairs(codec, scene, pose: torch.Tensor, rng: random.Random, k: int) -> list[Pair]:
+    """k pairs of two views of a synthetic scene (see the module docstring)."""
     fov = rng.uniform(50.0, 75.0)
     cam = Camera.from_fov(fov, W, H, pose=pose)
-    motion = _random_motion(rng, forward=(-0.4, 1.2), side=0.3, turn_deg=10.0)
-    target = Camera.from_fov(fov, W, H, pose=pose @ motion)
-    a, b = scene.render(cam), scene.render(target)
+    a = scene.render(cam)
     depth = pool_depth(a.depth, 8)
     sky = torch.isinf(depth)
-    true = pool_depth(b.depth, 8)
-    pair, r = _readout_pair(codec, a.rgb, depth, cam, b.rgb, target, torch.ones_like(sky), sky)
-    geo = r.known & ~r.sky & torch.isfinite(true)
-    agree = geo & ((r.depth - true).abs() <= 0.03 * true)
-    pair.mask = agree | (r.sky & torch.isinf(true))
-    return pair
+    source = _Source(codec, a.rgb, depth, cam, sky)
+    pairs = []
+    for _ in range(k):
+        motion = _random_motion(rng, forward=(-0.4, 1.2), side=0.3, turn_deg=10.0)
+        target = Camera.from_fov(fov, W, H, pose=pose @ motion)
+        b = scene.render(target)
+        true = pool_depth(b.depth, 8)
+        pair, r = source.pair(b.rgb, target, torch.ones_like(sky))
+        geo = r.known & ~r.sky & torch.isfinite(true)
+        agree = geo & ((r.depth - true).abs() <= 0.03 * true)
+        pair.mask = agree | (r.sky & torch.isinf(true))
+        pairs.append(pair)
+    return pairs
 
 
 def training_images() -> tuple[list[torch.Tensor], list[str]]:
@@ -178,10 +220,22 @@ def held_out_images() -> list[torch.Tensor]:
     return [_to_tensor(getattr(skdata, n)()) for n in HELD_OUT]
 
 
-def make_pairs(codec, n: int, seed: int, synthetic_share: float, smoke: bool = False) -> list[Pair]:
-    """n training pairs, deterministic for a seed."""
+def make_pairs(
+    codec,
+    n: int,
+    seed: int,
+    synthetic_share: float,
+    depth_share: float,
+    targets: int,
+    smoke: bool = False,
+) -> list[Pair]:
+    """n training pairs, deterministic for a seed: synthetic_share of them from the rooms,
+    depth_share from photos with estimated depth, the rest from photos on a plane."""
+    from engine.models.depth import EmbeddedDepth
+
     rng = random.Random(seed)
     images, _ = training_images()
+    depth_model = EmbeddedDepth()
     scenes, poses = [], []
     if synthetic_share > 0:
         from engine import synth
@@ -192,22 +246,30 @@ def make_pairs(codec, n: int, seed: int, synthetic_share: float, smoke: bool = F
                 scenes[-1].sample_path("loop", n=24) + scenes[-1].sample_path("orbit", n=24)
             )
         # the street is left out: a pair of it renders ~15x slower than a room's
-    pairs, t0 = [], time.time()
-    for i in range(n):
-        if scenes and rng.random() < synthetic_share:
-            k = rng.randrange(len(scenes))
-            pairs.append(scene_pair(codec, scenes[k], rng.choice(poses[k]), rng))
+    pairs, t0, reported = [], time.time(), 0
+    while len(pairs) < n:
+        kind = rng.random()
+        k = min(targets, n - len(pairs))
+        if scenes and kind < synthetic_share:
+            i = rng.randrange(len(scenes))
+            pairs += scene_pairs(codec, scenes[i], rng.choice(poses[i]), rng, k)
+        elif kind < synthetic_share + depth_share:
+            pairs += depth_photo_pairs(codec, rng.choice(images), depth_model, rng, k)
         else:
-            pairs.append(photo_pair(codec, rng.choice(images), rng))
-        if (i + 1) % 250 == 0 or i + 1 == n:
-            log(f"  pairs {i + 1}/{n} ({time.time() - t0:.0f} s)")
+            pairs += photo_pairs(codec, rng.choice(images), rng, k)
+        if len(pairs) - reported >= 250 or len(pairs) == n:
+            reported = len(pairs)
+            log(f"  pairs {len(pairs)}/{n} ({time.time() - t0:.0f} s)")
     return pairs
 
 
 def held_out_pairs(codec, n: int = 48, seed: int = 12345) -> list[Pair]:
     rng = random.Random(seed)
     images = held_out_images()
-    return [photo_pair(codec, images[i % len(images)], rng) for i in range(n)]
+    pairs = []
+    for i in range(n // 2):
+        pairs += photo_pairs(codec, images[i % len(images)], rng, 2)
+    return pairs
 
 
 def _stack(pairs: list[Pair]):
@@ -260,11 +322,19 @@ def train(args) -> dict:
         opt.load_state_dict(ck["opt"])
         step, minutes_before = ck["step"], ck["minutes"]
         log(f"resuming at step {step} of {args.steps}")
-    n_pairs = 64 if args.smoke else args.pairs
+    n_pairs = 12 if args.smoke else args.pairs
     log(f"making {n_pairs} training pairs (synthetic share {args.synthetic_share})")
-    pairs = make_pairs(codec, n_pairs, args.seed, args.synthetic_share, smoke=args.smoke)
+    pairs = make_pairs(
+        codec,
+        n_pairs,
+        args.seed,
+        args.synthetic_share,
+        args.depth_share,
+        args.targets,
+        smoke=args.smoke,
+    )
     feats, target, mask, rgb = _stack(pairs)
-    held = _stack(held_out_pairs(codec, 8 if args.smoke else 48))
+    held = _stack(held_out_pairs(codec, 3 if args.smoke else 48))
     log(f"held out before training: {evaluate(model, codec, held)}")
     decoder = codec.model
     for p in decoder.parameters():
@@ -320,6 +390,8 @@ def train(args) -> dict:
                 "lr": args.lr,
                 "pairs": n_pairs,
                 "synthetic_share": args.synthetic_share,
+                "depth_share": args.depth_share,
+                "targets_per_source": args.targets,
                 "pixel_weight": args.pixel_weight,
                 "pair_size": [W, H],
                 "minutes": round(minutes, 1),
@@ -353,15 +425,17 @@ def main(argv=None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--pairs", type=int, default=1800, help="training pairs made up front")
+    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--pairs", type=int, default=8000, help="training pairs made up front")
     p.add_argument("--synthetic-share", type=float, default=0.3, metavar="F")
+    p.add_argument("--depth-share", type=float, default=0.3, metavar="F")
+    p.add_argument("--targets", type=int, default=3, help="target views per source view")
     p.add_argument("--pixel-weight", type=float, default=0.0, metavar="W")
-    p.add_argument("--width", type=int, default=RefinerConfig.width)
-    p.add_argument("--blocks", type=int, default=RefinerConfig.blocks)
+    p.add_argument("--width", type=int, default=96)
+    p.add_argument("--blocks", type=int, default=3)
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--checkpoint-every", type=int, default=250, metavar="N")

@@ -412,9 +412,13 @@ class EngineBridge(QObject):
 
     def _show(self, pose):
         """Emit the memory's view at pose; returns the readout."""
+        from engine.world import fill_cracks
+
         rgb, r = self._world.view(pose)
-        depth = r.depth.masked_fill(~r.known, 0.0)
-        self._emit_frame(rgb, depth, ~r.known, self._world.camera_at(pose).pose, 0)
+        # what is shown: the cracks that World.view closed count as known, as in a segment
+        _, shown, depth = fill_cracks(r.latent, r.known, r.depth)
+        depth = depth.masked_fill(~shown, 0.0)
+        self._emit_frame(rgb, depth, ~shown, self._world.camera_at(pose).pose, 0)
         if self._inspecting:
             self._emit_inspection(r)
         return r

@@ -97,20 +97,25 @@ def main() -> int:
 
 
 def interior_holes(holes: np.ndarray) -> int:
-    """Hole tokens inside the known region: holes that the 3x3 closing of the known tokens
-    covers (a crack between known tokens), the border counting as a hole."""
-    known = np.pad(~holes, 1)
-    h, w = holes.shape
-
-    def pool(m, op):
-        stack = [
-            m[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-        ]
-        return op(np.stack(stack), axis=0)
-
-    grown = np.pad(pool(known, np.any), 1)
-    closed = pool(grown, np.all)
-    return int((closed & holes).sum())
+    """Hole tokens inside the known region: holes that no path of holes joins to the image's
+    border (4-neighbours), i.e. holes that known tokens enclose."""
+    open_ = np.zeros_like(holes)
+    open_[0, :], open_[-1, :], open_[:, 0], open_[:, -1] = (
+        holes[0, :],
+        holes[-1, :],
+        holes[:, 0],
+        holes[:, -1],
+    )
+    while True:
+        grown = open_.copy()
+        grown[1:] |= open_[:-1]
+        grown[:-1] |= open_[1:]
+        grown[:, 1:] |= open_[:, :-1]
+        grown[:, :-1] |= open_[:, 1:]
+        grown &= holes
+        if np.array_equal(grown, open_):
+            return int((holes & ~open_).sum())
+        open_ = grown
 
 
 def fly_to_wall(app, window, seconds: float, out: Path | None) -> dict:
@@ -154,13 +159,26 @@ def fly_to_wall(app, window, seconds: float, out: Path | None) -> dict:
             moving_grab.save(str(out / "wall-moving.png"))
         vp.grab_view().save(str(out / "wall.png"))
     travelled = float(np.linalg.norm(target[:3, 3] - window.info.pose[:3, 3]))
+    # pixels of the grab taken while flying (timewarped or fresh) left at the clear colour:
+    # nothing drawn there
+    clear = np.array([0.08, 0.08, 0.09]) * 255
+    empty = int((np.abs(pixels_of(moving_grab) - clear).max(-1) <= 2).sum()) if moving_grab else -1
     return {
         "frames": frames,
         "travelled": travelled,
         "worst_interior_holes": worst,
         "final_interior_holes": interior_holes(final.holes),
         "final_known": float((~final.holes).mean()),
+        "moving_empty_pixels": empty,
     }
+
+
+def pixels_of(image) -> np.ndarray:
+    """A QImage as (h, w, 3) float64 RGB."""
+    image = image.convertToFormat(image.Format.Format_RGB888)
+    w, h = image.width(), image.height()
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    return data.reshape(h, image.bytesPerLine())[:, : w * 3].reshape(h, w, 3).astype(np.float64)
 
 
 def screenshots(app, window, out: Path, timeout: float) -> None:

@@ -6,7 +6,8 @@
    frame is the start pose). Per segment, like the paper's efficiency figure: seconds per
    frame of each, the memory path per frame (readout + write; for the RGB memory its readout
    includes the rasterisation and the re-encode it needs; the depth of the generated tokens
-   is generation, the same work for both) and the cache in MiB, with ratios.
+   is generation, the same work for both) and the cache in MiB, with ratios; the refiner's
+   time per frame and its share of the frame (the latent memory's; the RGB memory has none).
 2. The same two worlds with a TAESD-size codec (diffusers' AutoencoderTiny, random weights,
    4 channels; timing only: its latents mean nothing): the memory path ratio where the
    re-encode costs what a real video model's encoder costs.
@@ -69,6 +70,7 @@ def fly(config: WorldConfig, codec, scene, segments, label: str) -> dict:
                 "frames": n,
                 "s_per_frame": wall / n,
                 "readout_ms": statistics.mean(s.readout_ms for s in seg.stats),
+                "refine_ms": statistics.mean(s.refine_ms for s in seg.stats),
                 "generate_ms": statistics.mean(s.generate_ms for s in seg.stats),
                 "depth_ms": statistics.mean(s.depth_ms for s in seg.stats),
                 "update_ms": statistics.mean(s.update_ms for s in seg.stats),
@@ -105,6 +107,7 @@ def side_by_side(latent: dict, rgb: dict) -> list[dict]:
                     "cache": b["cache_mib"] / a["cache_mib"],
                 },
                 "memory_share": a["memory_path_ms"] / (1e3 * a["s_per_frame"]),
+                "refine_share": a["refine_ms"] / (1e3 * a["s_per_frame"]),
             }
         )
     return out
@@ -171,6 +174,7 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
             "frames_per_segment": frames,
             "segments": len(segments),
             "scene": "room",
+            "refiner": latent["world"].refiner.name,
         },
         "machine": {
             "python": platform.python_version(),
@@ -215,7 +219,8 @@ def print_report(result: dict) -> None:
     cfg = result["config"]
     print(
         f"\nWorld cycle, room {cfg['width']}x{cfg['height']}, {cfg['segments']} segments of "
-        f"{cfg['frames_per_segment']} frames ({result['machine']['threads']} threads)"
+        f"{cfg['frames_per_segment']} frames ({result['machine']['threads']} threads), "
+        f"refiner {cfg.get('refiner', 'none')}"
     )
     for key, title in (
         ("embedded", "embedded codec"),
@@ -228,7 +233,7 @@ def print_report(result: dict) -> None:
         print(
             f"{'seg':>3} {'latent s/f':>10} {'rgb s/f':>8} {'x':>5} "
             f"{'latent mem ms':>13} {'rgb mem ms':>10} {'x':>6} {'mem share':>9} "
-            f"{'latent MiB':>10} {'rgb MiB':>8} {'x':>5}"
+            f"{'latent MiB':>10} {'rgb MiB':>8} {'x':>5} {'refine ms':>9} {'share':>6}"
         )
         for r in result[key]:
             a, b, x = r["latent"], r["rgb"], r["ratio"]
@@ -237,7 +242,8 @@ def print_report(result: dict) -> None:
                 f"{x['s_per_frame']:5.1f} {a['memory_path_ms']:13.2f} "
                 f"{b['memory_path_ms']:10.1f} {x['memory_path']:6.1f} "
                 f"{100 * r['memory_share']:8.1f}% {a['cache_mib']:10.2f} "
-                f"{b['cache_mib']:8.2f} {x['cache']:5.1f}"
+                f"{b['cache_mib']:8.2f} {x['cache']:5.1f} {a['refine_ms']:9.2f} "
+                f"{100 * r['refine_share']:5.1f}%"
             )
         rows = result[key]
         if len(rows) > 1:

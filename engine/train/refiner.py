@@ -87,9 +87,16 @@ def _fit(img: torch.Tensor, h: int, w: int, rng: random.Random) -> torch.Tensor:
     return F.interpolate(crop, size=(h, w), mode="bilinear", antialias=True)[0].clamp(0, 1)
 
 
+STAY = 0.08
+"""Share of targets at the source camera itself: there the refiner must give the latent back
+(the closed loop: flying back to where a view was seen shows it as it was)."""
+
+
 def _random_motion(rng: random.Random, forward=(-0.3, 0.6), side=0.15, turn_deg=8.0):
-    """A camera-to-world pose near the identity."""
+    """A camera-to-world pose near the identity (the identity itself for STAY of them)."""
     pose = torch.eye(4, dtype=torch.float64)
+    if rng.random() < STAY:
+        return pose
     rot = torch.eye(3, dtype=torch.float64)
     for axis in ((0, 1, 0), (1, 0, 0), (0, 0, 1)):
         rot = rotation_about(axis, math.radians(rng.uniform(-turn_deg, turn_deg))) @ rot

@@ -35,14 +35,21 @@ def _extrinsics(camera: Camera) -> tuple[np.ndarray, np.ndarray]:
     return w2c[:3, :3], w2c[:3, 3]
 
 
-def project_entry(camera: Camera, xyz: np.ndarray) -> tuple[int, int, float] | None:
-    """(row, col, z) where the point is seen, or None when it is not in the image."""
+def image_point(camera: Camera, xyz: np.ndarray) -> tuple[float, float, float] | None:
+    """(u, v, z) of a world point in camera, or None when it is not in front (z <= NEAR)."""
     rot, t = _extrinsics(camera)
     x, y, z = rot @ xyz + t
     if not z > NEAR:
         return None
-    u = camera.fx * x / z + camera.cx
-    v = camera.fy * y / z + camera.cy
+    return camera.fx * x / z + camera.cx, camera.fy * y / z + camera.cy, float(z)
+
+
+def project_entry(camera: Camera, xyz: np.ndarray) -> tuple[int, int, float] | None:
+    """(row, col, z) where the point is seen, or None when it is not in the image."""
+    seen = image_point(camera, xyz)
+    if seen is None:
+        return None
+    u, v, z = seen
     if not (0 <= u < camera.width and 0 <= v < camera.height):
         return None
     return int(math.floor(v)), int(math.floor(u)), float(z)
@@ -110,12 +117,10 @@ def covered_pixels(camera: Camera, xyz: np.ndarray, side: float, hidden: bool = 
     target pixels, or None when it is behind the camera. Per axis: the pixels whose centres
     lie in [u - r/2, u + r/2), or just floor(u) when r <= 1, the footprint is unknown or the
     entry is hidden at its centre."""
-    rot, t = _extrinsics(camera)
-    x, y, z = rot @ xyz + t
-    if not z > NEAR:
+    seen = image_point(camera, xyz)
+    if seen is None:
         return None
-    u = camera.fx * x / z + camera.cx
-    v = camera.fy * y / z + camera.cy
+    u, v, z = seen
     rx = 0.0 if hidden else min(side * camera.fx / z, FOOT_MAX)
     ry = 0.0 if hidden else min(side * camera.fy / z, FOOT_MAX)
 

@@ -318,7 +318,7 @@ def train(args) -> dict:
     cfg = RefinerConfig(channels=codec.channels, width=args.width, blocks=args.blocks)
     model = RefinerNet(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    step, minutes_before = 0, 0.0
+    step, minutes_before, phases = 0, 0.0, []
     if args.resume:
         if not ckpt_path.is_file():
             raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
@@ -328,6 +328,17 @@ def train(args) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step, minutes_before = ck["step"], ck["minutes"]
+        # the run so far, as one phase per process that trained it (steps, loss, schedule)
+        before = ck["args"]
+        phases = ck.get("phases", []) + [
+            {
+                "until_step": step,
+                "steps": before["steps"],
+                "lr": before["lr"],
+                "pixel_weight": before["pixel_weight"],
+                "minutes": round(ck["minutes"], 1),
+            }
+        ]
         log(f"resuming at step {step} of {args.steps}")
     n_pairs = 12 if args.smoke else args.pairs
     log(f"making {n_pairs} training pairs (synthetic share {args.synthetic_share})")
@@ -405,6 +416,7 @@ def train(args) -> dict:
                 "training_images": training_images()[1],
                 "held_out_images": [f"skimage.{n}" for n in HELD_OUT],
                 "held_out_psnr": ev,
+                "earlier_phases": phases,
                 "torch": torch.__version__,
             }
             EmbeddedRefiner(model.eval()).save(out, {"training": record})
@@ -418,6 +430,7 @@ def train(args) -> dict:
                     "minutes": minutes,
                     "config": asdict(cfg),
                     "args": vars(args) | {"out": str(args.out)},
+                    "phases": phases,
                 },
                 tmp,
             )

@@ -533,55 +533,70 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
     entries' world footprints. Slow twin: engine.memory.reference.readout."""
     w, h = camera.width, camera.height
     hw = w * h
-    front = (proj.z > NEAR).nonzero()[:, 0]
-    z, u, v, idx = proj.z[front], proj.u[front], proj.v[front], proj.idx[front]
-    s = side[front]
-    known_side = s > 0
-    rx = torch.where(known_side, s * camera.fx / z, 0.0).clamp_(max=FOOT_MAX)
-    ry = torch.where(known_side, s * camera.fy / z, 0.0).clamp_(max=FOOT_MAX)
+    z, u, v, idx, pix = proj.z, proj.u, proj.v, proj.idx, proj.pix
+    # the nearest entry centre in each pixel (entries behind or outside go to the sentinel)
+    zc = torch.full((hw + 1,), math.inf).scatter_reduce_(0, pix, z, "amin")
+    # entries that spill over more than their own pixel: in front, footprint > 1 pixel on an
+    # axis, not hidden at their centre; usually few (what the camera came close to)
+    inv_z = torch.reciprocal(z)
+    big = (side * inv_z > 1 / max(camera.fx, camera.fy)) & (z > NEAR)
+    spill = big.nonzero()[:, 0]
+    if spill.numel():
+        c = pix[spill]
+        spill = spill[(c == hw) | (z[spill] <= zc[c] * (1 + band))]
+    # points: every entry in the image that does not spill, in the pixel it falls in
+    point = pix < hw
+    point[spill] = False
+    pts = point.nonzero()[:, 0]
+    pu, pv = u[pts], v[pts]
+    parts_pix, parts_rep = [pix[pts]], [pts]
+    parts_dx = [pu - torch.floor(pu) - 0.5]
+    parts_dy = [pv - torch.floor(pv) - 0.5]
+    if spill.numel():
+        su, sv, sz = u[spill], v[spill], z[spill]
+        rx = (side[spill] * camera.fx / sz).clamp_(max=FOOT_MAX)
+        ry = (side[spill] * camera.fy / sz).clamp_(max=FOOT_MAX)
 
-    def span(t, r, size):
-        small = r <= 1
-        lo = torch.where(small, torch.floor(t), torch.ceil(t - 0.5 * r - 0.5))
-        hi = torch.where(small, torch.floor(t), torch.ceil(t + 0.5 * r - 0.5) - 1)
-        return lo.clamp(min=0).long(), hi.clamp(max=size - 1).long()
+        def span(t, r, size):
+            small = r <= 1
+            lo = torch.where(small, torch.floor(t), torch.ceil(t - 0.5 * r - 0.5))
+            hi = torch.where(small, torch.floor(t), torch.ceil(t + 0.5 * r - 0.5) - 1)
+            return lo.clamp(min=0).long(), hi.clamp(max=size - 1).long()
 
-    # An entry hidden at its own centre (a surface nearer than the band there) covers no
-    # more than that pixel: a hidden token does not spill around what hides it.
-    centre = proj.pix[front]
-    zc = torch.full((hw + 1,), math.inf).scatter_reduce_(0, centre, z, "amin")
-    hidden = (centre < hw) & (z > zc[centre] * (1 + band))
-    rx.masked_fill_(hidden, 0.0)
-    ry.masked_fill_(hidden, 0.0)
-    j0, j1 = span(u, rx, w)
-    i0, i1 = span(v, ry, h)
-    nx, ny = (j1 - j0 + 1).clamp_(min=0), (i1 - i0 + 1).clamp_(min=0)
-    count = nx * ny
-    if bool((count == 1).all()):
-        rep, col, row = torch.arange(count.numel()), j0, i0
-    else:
-        sel = (count > 0).nonzero()[:, 0]
-        cnt = count[sel]
+        j0, j1 = span(su, rx, w)
+        i0, i1 = span(sv, ry, h)
+        nx, ny = (j1 - j0 + 1).clamp_(min=0), (i1 - i0 + 1).clamp_(min=0)
+        cnt = nx * ny
         total = int(cnt.sum())
-        rep = torch.repeat_interleave(sel, cnt, output_size=total)
+        rep = torch.repeat_interleave(torch.arange(cnt.numel()), cnt, output_size=total)
         first = torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt, output_size=total)
         local = torch.arange(total) - first
         nxr = nx[rep]
         col = j0[rep] + local % nxr
         row = i0[rep] + local // nxr
-    pix = row * w + col
-    zs = z[rep]
-    dx = u[rep] - (col.float() + 0.5)
-    dy = v[rep] - (row.float() + 0.5)
-    zmin = torch.full((hw,), math.inf).scatter_reduce_(0, pix, zs, "amin")
-    cand = zs <= zmin[pix] * (1 + band)
+        parts_pix.append(row * w + col)
+        parts_rep.append(spill[rep])
+        parts_dx.append(su[rep] - (col.float() + 0.5))
+        parts_dy.append(sv[rep] - (row.float() + 0.5))
+    if len(parts_pix) == 1:  # no copies when nothing spills (the usual case far away)
+        spix, srep, dx, dy = parts_pix[0], parts_rep[0], parts_dx[0], parts_dy[0]
+    else:
+        spix, srep = torch.cat(parts_pix), torch.cat(parts_rep)
+        dx, dy = torch.cat(parts_dx), torch.cat(parts_dy)
+    zs = z[srep]
+    if len(parts_pix) == 1:
+        zmin = zc  # points only: the nearest centre is the nearest depth
+    else:
+        zmin = zc.clone().scatter_reduce_(0, parts_pix[1], zs[pts.numel() :], "amin")
+    cand = zs <= zmin[spix] * (1 + band)
     # key: quantised squared distance, then the larger entry index (2^31 - 1 - idx smaller)
-    d2 = torch.round((dx * dx + dy * dy) * 65536).long()
-    key = (d2 << 32) | ((1 << 31) - 1 - idx[rep])
-    key.masked_fill_(~cand, torch.iinfo(torch.int64).max)
-    kmin = torch.full((hw,), torch.iinfo(torch.int64).max).scatter_reduce_(0, pix, key, "amin")
-    win = (key == kmin[pix]) & cand
-    wpix, wrep = pix[win], rep[win]
+    key = torch.round((dx * dx + dy * dy) * 65536).long().bitwise_left_shift_(32)
+    key |= (1 << 31) - 1 - idx[srep]
+    never = torch.iinfo(torch.int64).max
+    key.masked_fill_(~cand, never)
+    kmin = torch.full((hw + 1,), never).scatter_reduce_(0, spix, key, "amin")
+    win = (key == kmin[spix]) & cand
+    wpix, wrep = spix[win], srep[win]
     ids = torch.full((hw,), -1, dtype=torch.int64)
     ids[wpix] = idx[wrep]
     zo = torch.zeros(hw)
@@ -590,6 +605,7 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
     offset[0, wpix] = dx[win]
     offset[1, wpix] = dy[win]
     out_side = torch.ones(hw)
-    r = torch.sqrt(rx * ry)
-    out_side[wpix] = torch.where(r > 0, r, 1.0)[wrep]
+    r = side[wrep] * torch.sqrt(torch.tensor(camera.fx * camera.fy)).float() * inv_z[wrep]
+    r = torch.minimum(r, torch.tensor(FOOT_MAX))
+    out_side[wpix] = torch.where(r > 0, r, 1.0)
     return Splats(ids, zo, offset, out_side)

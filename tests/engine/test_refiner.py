@@ -113,3 +113,19 @@ def test_the_training_script_runs_checkpoints_and_resumes(tmp_path):
     assert main([*common, "--steps", "3", "--resume"]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["training"]["steps"] == 3
     EmbeddedRefiner.load(out)  # what it wrote loads
+
+
+def test_the_shipped_refiner_lifts_views_of_photos_it_never_saw():
+    """The shipped weights on held-out photos (scikit-image's astronaut, coffee, chelsea) on
+    a plane seen from moved cameras: the decoded refined readout is much nearer the truth than
+    the readout as it is (18.3 -> 23.9 dB over 48 pairs when trained; 8 pairs here)."""
+    from engine.models.embedded_codec import EmbeddedCodec
+    from engine.models.refiner import DEFAULT_WEIGHTS
+    from engine.train.refiner import _stack, evaluate, held_out_pairs
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.fail(f"the shipped refiner weights are missing: {DEFAULT_WEIGHTS}")
+    codec = EmbeddedCodec.load()
+    figures = evaluate(EmbeddedRefiner.load().model, codec, _stack(held_out_pairs(codec, 8)))
+    assert figures["refined_db"] > figures["readout_db"] + 3.0, figures
+    assert figures["refined_db"] < figures["codec_db"], figures  # no latent beats its codec

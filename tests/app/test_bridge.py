@@ -232,7 +232,10 @@ def test_inspections_while_inspecting(qtbot, bridge):
     assert ins.dynamic is None  # the room comes without a dynamic mask
     assert ins.growth.shape == (1, 3) and ins.growth[0, 1] == ins.summary["entries"]
     assert ins.summary["rgb_bytes"] > ins.summary["bytes"]
-    # after a segment: what it wrote is new (age 0), the seed's tokens one segment old
+    # after a segment: what it wrote is new (age 0), the seed's tokens one segment old.
+    # No lookahead: the segment is made at the pose shown, not ahead along the turn by an
+    # amount that depends on the time between the two moves (what made this test flaky).
+    bridge.lookahead_s = 0.0
     bridge.set_generating(True)
     with qtbot.waitSignal(
         bridge.inspection, timeout=30000, check_params_cb=lambda i: i.summary["segment"] == 1

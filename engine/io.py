@@ -480,6 +480,15 @@ def export_frames(folder: str | os.PathLike, frames: torch.Tensor, cameras: list
     return folder
 
 
+def quaternion_to_rotation(q) -> torch.Tensor:
+    """(4,) quaternion (w, x, y, z) (COLMAP's order), normalised here -> (3, 3) rotation: the
+    inverse of rotation_to_quaternion."""
+    from scipy.spatial.transform import Rotation
+
+    w, x, y, z = torch.as_tensor(q, dtype=torch.float64).tolist()
+    return torch.from_numpy(Rotation.from_quat([x, y, z, w]).as_matrix())
+
+
 def rotation_to_quaternion(r: torch.Tensor) -> torch.Tensor:
     """(3, 3) rotation -> (4,) unit quaternion (w, x, y, z) with w >= 0 (COLMAP's order)."""
     from scipy.spatial.transform import Rotation

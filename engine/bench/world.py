@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import json
-import math
 import platform
 import statistics
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from engine.eval.metrics import psnr
 from engine.world import World, WorldConfig, default_path
 
 MIB = 2**20
@@ -40,13 +40,6 @@ MIB = 2**20
 
 def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
-    """PSNR in dB of images (3, H, W) in [0, 1], over the pixels where mask (H, W)."""
-    err = (a - b) ** 2
-    mse = float(err.mean()) if mask is None else float(err[:, mask].mean())
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
 def token_mask_to_pixels(mask: torch.Tensor, factor: int) -> torch.Tensor:

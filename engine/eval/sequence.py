@@ -22,9 +22,9 @@ plus the sparse points that put a depth estimate into the poses' scale.
   with its ground-truth depth, right one baseline to the right.
 
 A rotation orthonormal only to ~1e-4..1e-2 (what capture pipelines write as text) is
-re-orthonormalised (nearest rotation, by SVD) and counted in a note; anything further from a
-rotation is refused. Bad input raises ValueError (FileNotFoundError for a missing folder or
-file) naming the file and the problem.
+re-orthonormalised by engine.camera.as_pose (nearest rotation) with a note naming the
+frame; anything further from a rotation is refused. Bad input raises ValueError
+(FileNotFoundError for a missing folder or file) naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -39,12 +39,10 @@ import torch
 from torch import Tensor
 
 from engine.camera import Camera, as_pose
+from engine.io import OPENCV_TO_OPENGL, quaternion_to_rotation
 
-OPENGL_TO_OPENCV = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
+OPENGL_TO_OPENCV = OPENCV_TO_OPENGL
 """c2w_cv = c2w_gl @ OPENGL_TO_OPENCV (flip the camera's y and z axes); its own inverse."""
-
-REORTHONORMALISE_TOL = 1e-2
-"""Largest |R^T R - I| entry of a rotation that is re-orthonormalised instead of refused."""
 
 DEFAULT_DEPTH_UNIT = 1e-3
 """nerfstudio's depth_unit_scale_factor when transforms.json does not give one."""
@@ -145,53 +143,20 @@ def read_sequence(source: str | os.PathLike) -> Sequence:
 
 
 def checked_pose(matrix, where: str, notes: list[str]) -> Tensor:
-    """A camera-to-world (4, 4) through engine.camera.as_pose; a rotation it refuses that is
-    orthonormal within REORTHONORMALISE_TOL is replaced by the nearest rotation (SVD), with
-    a note. ValueError naming `where` otherwise."""
+    """A camera-to-world (4, 4) through engine.camera.as_pose (which re-orthonormalises a
+    rotation off by up to engine.camera.REPAIR_TOL), its note and any error naming `where`."""
+    said: list[str] = []
     try:
-        return as_pose(matrix)
+        pose = as_pose(matrix, said)
     except ValueError as error:
-        first = error
-    try:
-        pose = torch.as_tensor(matrix, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{where}: {first}") from None
-    if pose.shape != (4, 4) or not bool(torch.isfinite(pose).all()):
-        raise ValueError(f"{where}: {first}") from None
-    rotation = pose[:3, :3]
-    deviation = float((rotation.T @ rotation - torch.eye(3, dtype=torch.float64)).abs().max())
-    if deviation > REORTHONORMALISE_TOL or float(torch.linalg.det(rotation)) <= 0:
-        raise ValueError(f"{where}: {first}") from None
-    # nearest rotation in the Frobenius norm: U V^T of R = U S V^T
-    u, _, vh = torch.linalg.svd(rotation)
-    fixed = pose.clone()
-    fixed[:3, :3] = u @ vh
-    fixed[3] = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
-    try:
-        pose = as_pose(fixed)
-    except ValueError:
-        raise ValueError(f"{where}: {first}") from None
-    notes.append(f"{where}: rotation re-orthonormalised (max |R^T R - I| was {deviation:.2g})")
+        raise ValueError(f"{where}: {error}") from None
+    notes += [f"{where}: rotation re-orthonormalised ({note})" for note in said]
     return pose
 
 
 def opengl_to_opencv(c2w_gl: Tensor) -> Tensor:
     """Camera-to-world with OpenGL camera axes -> OpenCV camera axes (either way round)."""
     return torch.as_tensor(c2w_gl, dtype=torch.float64) @ OPENGL_TO_OPENCV
-
-
-def quaternion_to_rotation(q) -> Tensor:
-    """(4,) quaternion (w, x, y, z), normalised here -> (3, 3) rotation."""
-    q = torch.as_tensor(q, dtype=torch.float64)
-    w, x, y, z = (q / q.norm()).tolist()
-    return torch.tensor(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-        ],
-        dtype=torch.float64,
-    )
 
 
 # --------------------------------------------------------------------------- nerfstudio

@@ -605,7 +605,6 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
     offset[0, wpix] = dx[win]
     offset[1, wpix] = dy[win]
     out_side = torch.ones(hw)
-    r = side[wrep] * torch.sqrt(torch.tensor(camera.fx * camera.fy)).float() * inv_z[wrep]
-    r = torch.minimum(r, torch.tensor(FOOT_MAX))
+    r = (side[wrep] * math.sqrt(camera.fx * camera.fy) * inv_z[wrep]).clamp_(max=FOOT_MAX)
     out_side[wpix] = torch.where(r > 0, r, 1.0)
     return Splats(ids, zo, offset, out_side)

@@ -41,11 +41,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from engine.camera import Camera, rotation_about
+from engine.eval.metrics import psnr
 from engine.memory.latent import LatentMemory, pool_depth
 from engine.models.embedded_codec import EmbeddedCodec
 from engine.models.refiner import (
@@ -289,13 +289,17 @@ def _stack(pairs: list[Pair]):
 
 
 def masked_psnr(codec, latent, rgb_u8, mask) -> float:
-    """PSNR (dB) of the decoded latents (B, C, h, w) against rgb over the masked tokens."""
+    """PSNR (dB) of the decoded latents (B, C, h, w) against rgb over the masked tokens, the
+    batch taken as one tall image."""
     with torch.inference_mode():
         out = codec.decode(latent)
-    ref = rgb_u8.float() / 255
-    pm = mask.repeat_interleave(8, 1).repeat_interleave(8, 2)[:, None].float()
-    mse = (((out - ref) ** 2) * pm).sum() / (pm.sum() * 3).clamp(min=1)
-    return float(-10 * torch.log10(mse.clamp(min=1e-10)))
+    f = codec.factor
+    pixels = mask.repeat_interleave(f, 1).repeat_interleave(f, 2)
+
+    def tall(x):  # (B, 3, H, W) -> (3, B H, W)
+        return x.permute(1, 0, 2, 3).reshape(3, -1, x.shape[-1])
+
+    return psnr(tall(out), tall(rgb_u8.float() / 255), pixels.reshape(-1, pixels.shape[-1]))
 
 
 def evaluate(model, codec, held) -> dict:
@@ -462,7 +466,6 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="go on from OUT.ckpt.pt")
     p.add_argument("--smoke", action="store_true", help="tiny data set: checks the script runs")
     args = p.parse_args(argv)
-    np.random.seed(args.seed)
     train(args)
     return 0
 

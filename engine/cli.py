@@ -36,6 +36,7 @@ examples:
   latentscape bench world --json bench-world.json
   latentscape eval ../shared/eval/re10k-bedroom --out /tmp/eval-bedroom
   latentscape eval motorcycle --out /tmp/eval-motorcycle
+  latentscape eval generation --out /tmp/eval-generation
 
 exit codes:
   0    success
@@ -166,6 +167,10 @@ def cmd_bench_world(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.source == GENERATION and not Path(GENERATION).exists():
+        return cmd_eval_generation(args)
+    if args.photos is not None:
+        raise ValueError("--photos is for `latentscape eval generation` only")
     from engine.eval import protocol
     from engine.eval.sequence import read_sequence
     from engine.world import WorldConfig
@@ -185,6 +190,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(protocol.format_table(evaluation))
     if args.out is not None:
         json_path, sheet_path = protocol.write_outputs(evaluation, args.out)
+        print(f"wrote {json_path} and {sheet_path}")
+    return EXIT_OK
+
+
+GENERATION = "generation"
+"""The `eval` source that runs the generation evaluation (an existing folder of that name wins)."""
+
+
+def cmd_eval_generation(args: argparse.Namespace) -> int:
+    from engine.eval import generation
+    from engine.eval.report import parse_size
+    from engine.world import WorldConfig
+
+    sequence_only = {
+        "--start": args.start != 0,
+        "--offsets": args.offsets is not None,
+        "--segment-length": args.segment_length != 8,
+        "--erode": args.erode != 1,
+    }
+    given = [option for option, set_ in sequence_only.items() if set_]
+    if given:
+        raise ValueError(f"{', '.join(given)}: for sequences only, not `eval generation`")
+    settings = generation.GenerationSettings(
+        size=parse_size(args.size) if args.size is not None else None,
+        config=WorldConfig().with_overrides(args.config),
+    )
+    evaluation = generation.evaluate_generation(args.photos, settings)
+    print(generation.format_table(evaluation))
+    if args.out is not None:
+        json_path, sheet_path = generation.write_outputs(evaluation, args.out)
         print(f"wrote {json_path} and {sheet_path}")
     return EXIT_OK
 
@@ -316,16 +351,33 @@ def build_parser() -> argparse.ArgumentParser:
             "and the whole frame, and blockiness, for the latent memory (ours), a "
             "full-resolution RGB forward warp of the seed photo, the RGB memory and the codec "
             "ceiling. Prints a table; --out writes eval.json and sheet.png. The protocol is "
-            "in the README (Evaluation on real captures)."
+            "in the README (Evaluation on real captures). SOURCE `generation` instead flies "
+            "the default path from each of a set of photos and measures the generated "
+            "frames against the photo (contrast, texture facing away, blockiness, seams, "
+            "colour); --out writes eval-generation.json and sheet-generation.png."
         ),
     )
     evaluation.add_argument(
         "source",
         metavar="SOURCE",
-        help="sequence folder (transforms.json or COLMAP text), or motorcycle",
+        help="sequence folder (transforms.json or COLMAP text), motorcycle, or generation",
     )
     evaluation.add_argument(
-        "--out", metavar="DIR", type=Path, default=None, help="write DIR/eval.json, DIR/sheet.png"
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="write DIR/eval.json and DIR/sheet.png (generation: DIR/eval-generation.json "
+        "and DIR/sheet-generation.png)",
+    )
+    evaluation.add_argument(
+        "--photos",
+        metavar="P",
+        nargs="+",
+        default=None,
+        help="generation only: photo files, sample scene names or skimage.NAME (default: "
+        "skimage.astronaut, .coffee, .chelsea, .rocket, ../shared/eval/photos/*.jpg when "
+        "present, and the sample scenes)",
     )
     evaluation.add_argument(
         "--start", type=int, default=0, metavar="S", help="seed frame index (default: 0)"
@@ -344,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         default=None,
         help="world size, rounded to multiples of 8; frames cropped to its aspect and "
-        "resized (default: the frames' size cropped to multiples of 8)",
+        "resized (default: the frames' size cropped to multiples of 8; generation: the "
+        "world config's, 512x384)",
     )
     evaluation.add_argument(
         "--segment-length",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from engine.camera import Camera
 from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, default_path
 
 
@@ -30,6 +31,52 @@ class RenderResult:
     interrupted: bool = False
 
 
+@dataclass
+class SeedPhoto:
+    """What a world is seeded with: World.seed(rgb, depth, intrinsics=camera, masks=masks)."""
+
+    name: str  # the scene's name or the file's stem
+    rgb: torch.Tensor  # (3, H, W) float32 in [0, 1]
+    depth: torch.Tensor | None = None  # (H, W); None: the depth backend estimates it
+    camera: Camera | None = None  # intrinsics for (W, H); None: the world's default
+    masks: torch.Tensor | None = None  # (H, W) bool dynamic things, or None
+    notes: list[str] = field(default_factory=list)
+
+
+def load_photo(source: str, depth: str | None = None, mask: str | None = None) -> SeedPhoto:
+    """A sample scene (name or folder: photo, depth, intrinsics) or a photo file (depth from
+    `depth`, a depth file, else None), with the dynamic mask of `mask`, an image file whose
+    nonzero pixels mark dynamic things to keep out of the memory."""
+    from engine import scenes
+    from engine.images import load_image
+
+    path = Path(source).expanduser()
+    if path.is_dir() or (not path.exists() and source in scenes.list_scenes()):
+        scene = scenes.load_scene(source)
+        size = scene.rgb.shape[1:]
+        return SeedPhoto(
+            name=scene.name,
+            rgb=scene.rgb,
+            depth=scene.depth if depth is None else _depth_file(depth, size),
+            camera=scene.camera,
+            masks=None if mask is None else _mask_file(mask, size),
+        )
+    if not path.exists():
+        names = ", ".join(scenes.list_scenes())
+        raise FileNotFoundError(
+            f"{source!r} is neither a file, a saved world nor a sample scene ({names})"
+        )
+    image = load_image(path)
+    size = image.rgb.shape[1:]
+    return SeedPhoto(
+        name=path.stem,
+        rgb=image.rgb,
+        depth=None if depth is None else _depth_file(depth, size),
+        masks=None if mask is None else _mask_file(mask, size),
+        notes=list(image.notes),
+    )
+
+
 def open_source(
     source: str,
     config: WorldConfig,
@@ -37,34 +84,18 @@ def open_source(
     mask: str | None = None,
     **backends,
 ) -> World:
-    """A seeded World from `source`: a saved world folder, a sample scene name or folder,
-    or a photo file (depth from `depth`, a depth file, or the depth backend; `mask`, an
-    image file whose nonzero pixels mark dynamic things to keep out of the memory)."""
-    from engine import io, scenes
-    from engine.images import load_image
+    """A seeded World from `source`: a saved world folder, or what load_photo reads (a
+    sample scene name or folder, or a photo file with optional depth and mask files)."""
+    from engine import io
 
     path = Path(source).expanduser()
     if path.is_dir() and (path / "world.json").is_file():
         return io.load_world(path, **backends)
-    if path.is_dir() or (not path.exists() and source in scenes.list_scenes()):
-        world = World(config, **backends)
-        scene = scenes.load_scene(source)
-        depth_map = scene.depth if depth is None else _depth_file(depth, scene.rgb.shape[1:])
-        masks = None if mask is None else _mask_file(mask, scene.rgb.shape[1:])
-        world.seed(scene.rgb, depth=depth_map, intrinsics=scene.camera, masks=masks)
-        return world
-    if not path.exists():
-        names = ", ".join(scenes.list_scenes())
-        raise FileNotFoundError(
-            f"{source!r} is neither a file, a saved world nor a sample scene ({names})"
-        )
-    image = load_image(path)
+    photo = load_photo(source, depth=depth, mask=mask)
     world = World(config, **backends)
-    for note in image.notes:
+    for note in photo.notes:
         print(f"note: {note}", file=sys.stderr)
-    depth_map = None if depth is None else _depth_file(depth, image.rgb.shape[1:])
-    masks = None if mask is None else _mask_file(mask, image.rgb.shape[1:])
-    world.seed(image.rgb, depth=depth_map, masks=masks)
+    world.seed(photo.rgb, depth=photo.depth, intrinsics=photo.camera, masks=photo.masks)
     return world
 
 

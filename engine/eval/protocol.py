@@ -28,9 +28,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -41,6 +39,15 @@ from torch import Tensor
 
 from engine.camera import Camera
 from engine.eval.metrics import blockiness, masked_mean, psnr, ssim_map
+from engine.eval.report import (
+    FACTOR,
+    grid_sheet,
+    json_safe,
+    mean,
+    parse_size,
+    progress,
+    write_report,
+)
 from engine.eval.sequence import Sequence
 from engine.eval.warp import erode, forward_warp
 from engine.world import World, WorldConfig, fit_photo
@@ -55,9 +62,6 @@ LABELS = {
     "rgb-memory": "rgb-memory",
     "codec": "codec",
 }
-
-FACTOR = 8
-"""Frame sizes are multiples of this (the codec's factor)."""
 
 INTRINSICS_TOL = 0.5
 """Largest difference (pixels) between a target frame's intrinsics and the seed's: the world
@@ -74,10 +78,6 @@ DEFAULT_OFFSETS = (4, 8, 16, 24)
 def default_offsets(sequence: Sequence) -> tuple[int, ...]:
     """(1,) for a stereo pair, DEFAULT_OFFSETS otherwise."""
     return (1,) if sequence.kind == "stereo" else DEFAULT_OFFSETS
-
-
-def _progress(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -136,8 +136,7 @@ class Evaluation:
         """Means over the offsets, and the acceptance checks of issue 13."""
         means = {
             m: {
-                k: _mean([r.metrics[m][k] for r in self.results])
-                for k in self.results[0].metrics[m]
+                k: mean([r.metrics[m][k] for r in self.results]) for k in self.results[0].metrics[m]
             }
             for m in METHODS
         }
@@ -149,10 +148,10 @@ class Evaluation:
         block = [r.metrics["ours"]["blockiness_ratio"] for r in self.results]
         return {
             "mean": means,
-            "ours_minus_R_mean": _mean(gaps),
+            "ours_minus_R_mean": mean(gaps),
             "ours_minus_R_min": min(gaps),
             "acceptance": {
-                "mean ours - R >= -0.5 dB": _mean(gaps) >= -0.5,
+                "mean ours - R >= -0.5 dB": mean(gaps) >= -0.5,
                 "every ours - R >= -1.5 dB": min(gaps) >= -1.5,
                 "ours SSIM >= RGB warp SSIM - 0.02 (co-visible, every offset)": min(ssim_gap)
                 >= -0.02,
@@ -161,7 +160,7 @@ class Evaluation:
         }
 
     def to_dict(self) -> dict:
-        return _finite(
+        return json_safe(
             {
                 "format": "latentscape.eval",
                 "version": 1,
@@ -195,34 +194,7 @@ class Evaluation:
         )
 
 
-def _mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
-
-
-def _finite(value):
-    """JSON-safe copy: NaN and inf become None (JSON has neither)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 # --------------------------------------------------------------------------- sizes and frames
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse "WxH" -> (w, h), rounded to multiples of 8 (at least 8)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size expects WxH (e.g. 512x384), got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f"--size expects positive WxH, got {text!r}")
-    return max(FACTOR, round(w / FACTOR) * FACTOR), max(FACTOR, round(h / FACTOR) * FACTOR)
 
 
 def world_size(camera: Camera, size: tuple[int, int] | None) -> tuple[int, int]:
@@ -312,7 +284,7 @@ def _scores(image: Tensor, real: Tensor, mask: Tensor) -> dict[str, float]:
 def evaluate(
     sequence: Sequence,
     settings: EvalSettings | None = None,
-    progress: Callable[[str], None] | None = _progress,
+    progress: Callable[[str], None] | None = progress,
 ) -> Evaluation:
     """Run the protocol of the module docstring on `sequence`."""
     settings = settings or EvalSettings()
@@ -492,7 +464,7 @@ def format_table(evaluation: Evaluation) -> str:
     for r in evaluation.results:
         lines.append(f"{f'+{r.offset}':>6}  {r.reference:>36.2f}  {r.ours_minus_reference:>+9.2f}")
     lines.append(
-        f"{'mean':>6}  {_mean([r.reference for r in evaluation.results]):>36.2f}  "
+        f"{'mean':>6}  {mean([r.reference for r in evaluation.results]):>36.2f}  "
         f"{summary['ours_minus_R_mean']:>+9.2f}"
     )
     lines.append("")
@@ -504,51 +476,24 @@ def format_table(evaluation: Evaluation) -> str:
 def contact_sheet(evaluation: Evaluation, tile_width: int = 320):
     """PIL image: one row per offset, columns real | ours | RGB warp | rgb-memory | codec,
     with the column names on top and the offset and co-visible PSNR in each tile."""
-    from PIL import Image, ImageDraw
-
     columns = ["real", *METHODS]
-    w, h = evaluation.size
-    tw = min(tile_width, w)
-    th = max(1, round(h * tw / w))
-    header, gap = 16, 2
-    sheet = Image.new(
-        "RGB",
-        (len(columns) * (tw + gap) - gap, header + len(evaluation.results) * (th + gap)),
-        (24, 24, 24),
-    )
-    draw = ImageDraw.Draw(sheet)
-    for c, name in enumerate(columns):
-        draw.text((c * (tw + gap) + 4, 2), LABELS[name], fill=(235, 235, 235))
-    for r, result in enumerate(evaluation.results):
-        y = header + r * (th + gap)
-        for c, name in enumerate(columns):
-            pixels = (result.images[name].clamp(0, 1) * 255).round().byte()
-            tile = Image.fromarray(pixels.permute(1, 2, 0).numpy(), "RGB")
-            tile = tile.resize((tw, th), Image.Resampling.LANCZOS)
-            x = c * (tw + gap)
-            sheet.paste(tile, (x, y))
-            text = (
+    rows = [
+        [
+            (
+                result.images[name],
                 f"+{result.offset}"
                 if name == "real"
-                else f"{result.metrics[name]['covis_psnr']:.1f} dB"
+                else f"{result.metrics[name]['covis_psnr']:.1f} dB",
             )
-            box = draw.textbbox((x + 3, y + 3), text)
-            draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill=(0, 0, 0))
-            draw.text((x + 3, y + 3), text, fill=(255, 255, 255))
-    return sheet
+            for name in columns
+        ]
+        for result in evaluation.results
+    ]
+    return grid_sheet([LABELS[c] for c in columns], rows, evaluation.size, tile_width)
 
 
 def write_outputs(evaluation: Evaluation, folder: str | Path) -> tuple[Path, Path]:
     """folder/eval.json (everything measured) and folder/sheet.png; written atomically."""
-    import io
-
-    from engine.io import _write_atomic
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, sheet_path = folder / "eval.json", folder / "sheet.png"
-    _write_atomic(json_path, (json.dumps(evaluation.to_dict(), indent=1) + "\n").encode())
-    buffer = io.BytesIO()
-    contact_sheet(evaluation).save(buffer, format="PNG")
-    _write_atomic(sheet_path, buffer.getvalue())
-    return json_path, sheet_path
+    return write_report(
+        folder, "eval.json", evaluation.to_dict(), "sheet.png", contact_sheet(evaluation)
+    )

@@ -8,7 +8,9 @@ A saved world is a folder (by convention named `*.lsworld`) holding
     memory.safetensors   the LatentMemory (its own format, engine/memory/latent.py)
     state.safetensors    seed_latent (C, h, w) float32 and recent (k, C, h, w) float32: what the
                          generator copies from, so a loaded world goes on exactly as the saved
-                         one would have
+                         one would have; seed_depth (h, w) float32, the seed tokens' depth
+                         that the layout is fitted to (absent in older saves: the layout is
+                         then fitted to the memory seen from the seed camera)
     thumbnail.png        the seed frame, decoded
 
 Saving is atomic: everything is written into a temporary folder beside the target, which then
@@ -79,6 +81,8 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         c, h, w = world.seed_latent.shape
         recent = torch.stack(world.recent) if world.recent else torch.zeros(0, c, h, w)
         state = {"seed_latent": world.seed_latent.contiguous(), "recent": recent.contiguous()}
+        if world.seed_depth is not None:
+            state["seed_depth"] = world.seed_depth.float().contiguous()
         save_file(state, str(tmp / "state.safetensors"))
         save_png_atomic(tmp / "thumbnail.png", world.codec.decode(world.seed_latent[None])[0])
         _public(tmp, folder=True)
@@ -173,11 +177,22 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
             raise ValueError(f"{state_path}: array {name!r} has shape {tuple(array.shape)}")
         if not bool(torch.isfinite(array).all()):
             raise ValueError(f"{state_path}: array {name!r} has NaN or infinite values")
+    seed_depth = arrays.get("seed_depth")  # absent in worlds saved before the layout
+    if seed_depth is not None and (
+        seed_depth.dtype != torch.float32
+        or tuple(seed_depth.shape) != (lh, lw)
+        or bool(torch.isnan(seed_depth).any() | (seed_depth < 0).any())
+    ):
+        raise ValueError(
+            f"{state_path}: array 'seed_depth' must be ({lh}, {lw}) float32 without NaN or "
+            f"negative values, got {seed_depth.dtype} {tuple(seed_depth.shape)}"
+        )
     if (camera.width, camera.height) != (config.width, config.height):
         raise ValueError(f"{meta_path}: the camera's size does not match the config's")
     world.memory = memory
     world.camera = camera
     world.seed_latent = seed_latent
+    world.seed_depth = seed_depth
     world.recent = list(recent)
     world.segments = segments
     world.trajectory = trajectory

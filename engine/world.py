@@ -9,8 +9,10 @@
         r = memory.readout(camera at the latent grid)      latent, known mask, depth,
                                                               sub-token offset, footprint scale
         r.latent = refiner.refine(r)                          the latent the codec would give
-        z = generator.fill(r)                                 holes generated, known kept
-        d = r.depth where known, inpaint_depth(r) where generated
+        z = generator.fill(r, guide)                          holes generated, known kept;
+                                                              guide: the layout's surface
+                                                              class and the ray's elevation
+        d = r.depth where known, layout_depth(r) where generated
         memory.update(z, d, camera, keep=generated tokens)   only new tokens are written
         frame = codec.decode(z)                               for display and video only
 
@@ -41,6 +43,7 @@ from engine.models.generator import (
     GenerationContext,
     inpaint_depth,
 )
+from engine.models.layout import Layout, guide_features
 
 
 @dataclass
@@ -239,6 +242,38 @@ def fill_cracks(latent: Tensor, known: Tensor, depth: Tensor) -> tuple[Tensor, T
     return latent, known | crack, depth
 
 
+BLEND_TOKENS = 4
+"""Generated tokens this far from the known region take the layout's depth; nearer ones
+blend from the known region's continuation (inpaint_depth) to it."""
+
+
+def layout_depth(depth: Tensor, known: Tensor, traced: Tensor, traced_depth: Tensor) -> Tensor:
+    """Depth (h, w) of a frame whose holes were generated: known tokens keep theirs; a
+    generated token takes the continuation of the known surfaces next to it (inpaint_depth:
+    a disocclusion is what lies behind) blended, in log depth over BLEND_TOKENS tokens, into
+    the layout's depth (traced_depth, its class `traced`) farther out; +inf where the layout
+    sees sky there."""
+    near = inpaint_depth(depth, known)
+    hole = ~known
+    if not bool(hole.any()):
+        return near
+    far = float(BLEND_TOKENS + 1)
+    dist = torch.where(known, 0.0, far)
+    grown = known[None, None].float()
+    for d in range(1, BLEND_TOKENS + 1):
+        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
+        dist = torch.where((grown[0, 0] > 0) & (dist == far), float(d), dist)
+    a = ((dist - 1) / BLEND_TOKENS).clamp(0, 1)  # 0 next to the known region, 1 far out
+    finite = torch.isfinite(near) & torch.isfinite(traced_depth) & (traced_depth > 0)
+    mixed = torch.exp(
+        (1 - a) * torch.log(near.clamp(min=1e-6)) + a * torch.log(traced_depth.clamp(min=1e-6))
+    )
+    mixed = torch.where(finite, mixed, near)
+    sky = (traced == 0) & (a >= 1)
+    out = torch.where(hole, mixed, depth)
+    return torch.where(hole & sky, math.inf, out)
+
+
 def _latent_mask(mask: Tensor, factor: int) -> Tensor:
     """A pixel mask (H, W) -> the latent grid: a token is marked when any of its pixels is."""
     h, w = mask.shape
@@ -280,7 +315,7 @@ class World:
         self._depth = depth
         if generator is None:
             kw = {}
-            if cfg.generator != "embedded":
+            if cfg.generator not in ("embedded", "exemplar"):
                 kw = {"prompt": cfg.prompt, "steps": cfg.steps, "guidance": cfg.guidance}
             generator = registry.make_generator(cfg.generator, **kw)
         self.generator = generator
@@ -305,6 +340,8 @@ class World:
         self.segments = 0  # segments generated so far
         self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
         self.dynamic: Tensor | None = None  # (h, w) bool: seed tokens the dynamic mask kept out
+        self.seed_depth: Tensor | None = None  # (h, w) the seed tokens' depth (+inf: sky)
+        self._layout: tuple[Layout, Tensor] | None = None  # the layout and the seed's guide
         self._undo: list[_UndoStep] = []  # states before the latest changes, oldest first
 
     # ---- set-up
@@ -401,6 +438,8 @@ class World:
             self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, segment=0)
         self.camera = camera
         self.seed_latent = latent
+        self.seed_depth = token_depth  # the layout is fitted to it (World.layout)
+        self._layout = None
         self.recent = []
         self.segments = 0
         self.trajectory = [camera.pose.clone()]
@@ -506,6 +545,10 @@ class World:
         lw, lh = self.latent_size
         frames, latents, readouts, stats, notes = [], [], [], [], []
         n = len(cameras)
+        # the cameras of the recent frames (the trajectory's last poses), for their guides
+        k = len(self.recent)
+        recent_cams = [self.camera_at(p).scaled(lw, lh) for p in self.trajectory[-k:]] if k else []
+        recent_cams = [None] * (k - len(recent_cams)) + recent_cams
         for i, cam in enumerate(cameras):
             if cancel is not None and cancel():
                 raise WorldCancelled(f"segment {index} cancelled before frame {i + 1} of {n}")
@@ -520,13 +563,19 @@ class World:
                 if on_event is not None:
                     on_event(WorldEvent("progress", index, i, n, step.step, step.steps))
 
+            latent, known, crack_depth = fill_cracks(refined, r.known, r.depth)
+            layout, seed_guide = self.layout
+            traced, traced_depth = layout.trace(lat_cam)
+            seen = layout.classify(lat_cam, torch.where(r.sky, math.inf, crack_depth))
+            guide = guide_features(layout, lat_cam, torch.where(known & (seen >= 0), seen, traced))
             ctx = GenerationContext(
                 exemplars=[self.seed_latent, *self.recent],
+                exemplar_guides=[seed_guide, *self._guides(layout, recent_cams)],
+                guide=guide[None],
                 seed=self.config.seed * 1_000_003 + index * 1009 + i,
                 callback=progress,
                 cancel=cancel,
             )
-            latent, known, crack_depth = fill_cracks(refined, r.known, r.depth)
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
             except GenerationCancelled as e:
@@ -536,7 +585,7 @@ class World:
             rgb = self.codec.decode(z[None])[0]  # shown anyway; the RGB memory writes it
             t3 = time.perf_counter()
             generated = ~known  # cracks are shown but never written (see fill_cracks)
-            depth = inpaint_depth(crack_depth, known)
+            depth = layout_depth(crack_depth, known, traced, traced_depth)
             t3b = time.perf_counter()
             if self.config.memory == "rgb":
                 self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
@@ -558,6 +607,7 @@ class World:
             )
             keep_recent = self.config.exemplar_frames
             self.recent = [*self.recent, z][-keep_recent:] if keep_recent else []
+            recent_cams = [*recent_cams, lat_cam][-len(self.recent) :] if self.recent else []
             frames.append(rgb)
             latents.append(z)
             readouts.append(r)
@@ -581,6 +631,33 @@ class World:
         if on_event is not None:
             on_event(WorldEvent("segment", index, n, n))
         return segment
+
+    @property
+    def layout(self) -> tuple[Layout, Tensor]:
+        """The scene's layout (engine.models.layout), fitted to the seed tokens' depth, and
+        the seed latent's guide; made on first use after a seed or a load."""
+        if self._layout is None:
+            if self.camera is None:
+                raise RuntimeError("the world has no seed yet: call seed(photo) first")
+            cam = self.camera.scaled(*self.latent_size)
+            depth = self.seed_depth
+            if depth is None:  # a world saved before the layout: the memory seen from the seed
+                r = self.memory.readout(cam)
+                depth = torch.where(r.sky, math.inf, torch.where(r.known, r.depth, 0.0))
+            layout = Layout.estimate(cam, depth)
+            classes = layout.classify(cam, depth)
+            traced, _ = layout.trace(cam)
+            self._layout = (
+                layout,
+                guide_features(layout, cam, torch.where(classes >= 0, classes, traced)),
+            )
+        return self._layout
+
+    def _guides(self, layout: Layout, cameras) -> list[Tensor | None]:
+        """Guides of the recent frames from their cameras (the layout's classes)."""
+        return [
+            None if c is None else guide_features(layout, c, layout.trace(c)[0]) for c in cameras
+        ]
 
     def view(self, pose) -> tuple[Tensor, Readout]:
         """What the memory holds from a pose, refined and decoded, without generating or

@@ -53,6 +53,9 @@ class GenerationContext:
     seed: makes the output reproducible; the same inputs and seed give the same output.
     callback: called after each step with a GeneratorStep (previews, progress bars).
     cancel: polled between steps; when it returns True, fill raises GenerationCancelled.
+    guide, exemplar_guides: per-token guidance features (the layout's surface class, the
+    elevation of the ray) of the frames and of each exemplar; a generator that matches
+    tokens (engine.models.quilt) copies tokens whose guide agrees. Others ignore them.
     """
 
     exemplars: Sequence[Tensor] = ()
@@ -61,6 +64,8 @@ class GenerationContext:
     callback: Callable[[GeneratorStep], None] | None = None
     cancel: Callable[[], bool] | None = None
     notes: list[str] = field(default_factory=list)  # what the generator did, for the UI
+    guide: Tensor | None = None  # (T, G, h, w) per-token features of the frames to match
+    exemplar_guides: Sequence[Tensor | None] | None = None  # (G, h', w') per exemplar
 
 
 @runtime_checkable
@@ -208,7 +213,7 @@ class EmbeddedGenerator:
     output (on the same machine).
     """
 
-    name = "embedded"
+    name = "exemplar"
 
     def __init__(
         self,

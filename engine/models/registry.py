@@ -40,7 +40,7 @@ CODEC_FORMS = (
     "diffusers:<path or id>",
 )
 DEPTH_FORMS = ("embedded", "file:<path>", "transformers:<path or id>")
-GENERATOR_FORMS = ("embedded", "diffusers-inpaint:<path or id>")
+GENERATOR_FORMS = ("embedded", "exemplar", "diffusers-inpaint:<path or id>")
 REFINER_FORMS = ("auto", "embedded[:<weights.safetensors>]", "none")
 TRAIN_REFINER = "python -m engine.train.refiner"
 
@@ -97,6 +97,10 @@ def make_generator(name: str, **kw):
     negative_prompt, steps, guidance). ValueError listing the valid forms if unknown."""
     kind, arg = _split(name, "generator")
     if kind == "embedded" and not arg:
+        from engine.models.quilt import QuiltGenerator
+
+        return QuiltGenerator(**kw)
+    if kind == "exemplar" and not arg:
         from engine.models.generator import EmbeddedGenerator
 
         return EmbeddedGenerator(**kw)
@@ -190,9 +194,18 @@ def available_backends() -> dict[str, list[dict]]:
         ),
     ]
     generator = [
-        _entry(GENERATOR_FORMS[0], "exemplar-based latent completion; no weights", None),
+        _entry(
+            GENERATOR_FORMS[0],
+            "latent quilting guided by the scene's layout (copies, never averages); no weights",
+            None,
+        ),
         _entry(
             GENERATOR_FORMS[1],
+            "exemplar-based latent completion (search and vote, coarse to fine); no weights",
+            None,
+        ),
+        _entry(
+            GENERATOR_FORMS[2],
             "Stable Diffusion inpainting UNet (9 channels) from a folder or the HF cache",
             diffusers,
         ),

@@ -138,10 +138,13 @@ def test_listing_backends_imports_no_model_library():
 
 def test_generators_by_name(tmp_path, monkeypatch):
     from engine.models.generator import EmbeddedGenerator
+    from engine.models.quilt import QuiltGenerator
     from engine.models.registry import GENERATOR_FORMS, make_generator
 
     assert [b["form"] for b in available_backends()["generator"]] == list(GENERATOR_FORMS)
-    gen = make_generator("embedded", patch=3)
+    gen = make_generator("embedded", block=5)
+    assert isinstance(gen, QuiltGenerator) and gen.block == 5
+    gen = make_generator("exemplar", patch=3)
     assert isinstance(gen, EmbeddedGenerator) and gen.patch == 3
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))

@@ -1,0 +1,220 @@
+"""Scene layout: the shape of what a photo does not show, so generation has one.
+
+A photo shows a part of a room or of a street or landscape; behind and beside the camera
+the world goes on in the same shape: the floor or ground continues, walls close a room and
+a ceiling covers it, and outdoors the ground runs to a far edge with the sky above it. The
+layout is the simplest model of that, fitted once to the seed's lifted tokens:
+
+    a floor plane below the camera; vertical walls on an axis-aligned box in the ground
+    frame (the seed camera's: up = -y); indoors a ceiling plane on top of the walls,
+    outdoors the walls stop at `top` and above them is the sky (a dome at infinity).
+
+Fitting (`Layout.estimate`), from the seed's token points (heights above the camera along
+up, positions in the ground plane):
+
+- indoors or out: outdoors when at least OUTDOOR_SKY of the top third of the photo is sky;
+- the floor: the FLOOR_QUANTILE lowest height (at least MIN_DROP times the median depth
+  below the camera: a photo that sees no floor still gets one);
+- the ceiling (indoors): the CEILING_QUANTILE highest height, at least MIN_RISE times the
+  camera's height above the floor; outdoors, `top`: that height of the non-sky points;
+- the walls: the box of the points' ground positions (WALL_QUANTILE and its complement
+  sideways, WALL_QUANTILE forward), the room behind the camera as deep as the room in
+  front of it (the seen half reflected: a photo is taken from inside the room, rarely
+  against its back wall), each side at least MIN_HALF times the median depth.
+
+`trace` casts the rays of any camera into the layout: per latent pixel a surface class
+(SKY, FLOOR, WALL, CEILING) and the camera-frame depth of the hit (+inf for sky).
+`classify` sorts tokens of known depth (the photo's, a readout's) into the same classes,
+so the generator fills each unseen surface from tokens of its own class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.camera import Camera
+
+SKY, FLOOR, WALL, CEILING = 0, 1, 2, 3
+CLASS_NAMES = ("sky", "floor", "wall", "ceiling")
+
+OUTDOOR_SKY = 0.15
+"""Outdoors when at least this share of the photo's top third is sky."""
+FLOOR_QUANTILE = 0.03
+CEILING_QUANTILE = 0.97
+WALL_QUANTILE = 0.95
+MIN_DROP = 0.25
+"""The floor lies at least this many median depths below the camera."""
+MIN_RISE = 0.5
+"""A ceiling lies at least this many camera heights above the camera."""
+MIN_HALF = 0.5
+"""Each wall of the box lies at least this many median depths from the camera."""
+NEAR_PLANE = 0.2
+"""A token within this share of the camera's height of the floor (ceiling) plane is floor
+(ceiling)."""
+
+
+@dataclass
+class Layout:
+    """The fitted layout, in the ground frame of the seed camera (module docstring)."""
+
+    origin: Tensor  # (3,) float64, the seed camera's position
+    right: Tensor  # (3,) unit
+    forward: Tensor  # (3,) unit
+    up: Tensor  # (3,) unit
+    floor: float  # height of the floor plane above the origin (< 0)
+    top: float  # height where the walls end (the ceiling indoors)
+    indoor: bool  # a ceiling closes the box (else sky above the walls)
+    box: tuple[float, float, float, float]  # (right min, right max, forward min, forward max)
+
+    # ---- fitting
+
+    @classmethod
+    def estimate(cls, camera: Camera, depth: Tensor) -> Layout:
+        """Fit to one frame: camera (its size is depth's grid), depth (h, w) camera-frame z
+        (+inf sky, 0 or non-finite unknown)."""
+        h, w = depth.shape
+        if (camera.width, camera.height) != (w, h):
+            camera = camera.scaled(w, h)
+        rot = camera.R
+        right, forward, up = rot[:, 0].clone(), rot[:, 2].clone(), -rot[:, 1]
+        origin = camera.position.clone()
+        d = depth.double()
+        sky = d == math.inf
+        top_third = sky[: max(1, h // 3)]
+        indoor = float(top_third.float().mean()) < OUTDOOR_SKY
+        geo = torch.isfinite(d) & (d > 0)
+        if int(geo.sum()) < 4:
+            # nothing to fit: a room of unit size around the camera
+            return cls(origin, right, forward, up, -1.0, 1.0, indoor, (-2.0, 2.0, -2.0, 2.0))
+        pts = camera.unproject(camera.pixel_grid(torch.float64)[geo], d[geo])  # (n, 3)
+        rel = pts - origin
+        height = rel @ up
+        gr, gf = rel @ right, rel @ forward
+        median = float(d[geo].median())
+        floor = min(float(torch.quantile(height, FLOOR_QUANTILE)), -MIN_DROP * median)
+        high = float(torch.quantile(height, CEILING_QUANTILE))
+        top = max(high, MIN_RISE * -floor)
+        reach = MIN_HALF * median
+        fwd = max(float(torch.quantile(gf, WALL_QUANTILE)), reach)
+        lo = min(float(torch.quantile(gr, 1 - WALL_QUANTILE)), -reach)
+        hi = max(float(torch.quantile(gr, WALL_QUANTILE)), reach)
+        return cls(origin, right, forward, up, floor, top, indoor, (lo, hi, -fwd, fwd))
+
+    # ---- rays
+
+    def _ground(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        rel = points.double() - self.origin
+        return rel @ self.right, rel @ self.forward, rel @ self.up
+
+    def trace(self, camera: Camera) -> tuple[Tensor, Tensor]:
+        """Class (h, w) long and camera-frame depth (h, w) float32 (+inf for sky) of every
+        pixel of `camera` (use the latent-grid camera) on the layout."""
+        h, w = camera.height, camera.width
+        uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
+        far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
+        c = camera.position.double()
+        ray = far - c  # camera-frame z of each ray is 1 per unit of t
+        cr, cf, cu = self._ground(c[None])
+        dr, df, du = ray @ self.right, ray @ self.forward, ray @ self.up
+        inf = torch.full_like(du, math.inf)
+        tiny = 1e-12
+
+        def plane(height: float, down: bool) -> Tensor:
+            going = du < -tiny if down else du > tiny
+            t = (height - cu) / torch.where(going, du, 1.0)
+            return torch.where(going & (t > 0), t, inf)
+
+        t_floor = plane(self.floor, True)
+        t_ceil = plane(self.top, False) if self.indoor else inf
+        lo_r, hi_r, lo_f, hi_f = self.box
+
+        def slab(cpos: Tensor, dpos: Tensor, lo: float, hi: float) -> Tensor:
+            # where the ray leaves the slab lo <= x <= hi (inside it: the exit; outside:
+            # the far side as seen from outside, or never)
+            t_hi = torch.where(dpos > tiny, (hi - cpos) / dpos.clamp(min=tiny), inf)
+            t_lo = torch.where(dpos < -tiny, (lo - cpos) / dpos.clamp(max=-tiny), inf)
+            t = torch.minimum(t_hi, t_lo)
+            return torch.where(t > 0, t, inf)
+
+        t_wall = torch.minimum(slab(cr, dr, lo_r, hi_r), slab(cf, df, lo_f, hi_f))
+        wall_height = cu + t_wall * du
+        t_wall = torch.where(self.indoor | (wall_height <= self.top), t_wall, inf)
+        stack = torch.stack([inf, t_floor, t_wall, t_ceil])  # index = class
+        t, cls = stack.min(0)
+        cls = torch.where(torch.isinf(t), SKY, cls)
+        return cls.reshape(h, w), t.float().reshape(h, w)
+
+    def classify(self, camera: Camera, depth: Tensor) -> Tensor:
+        """Class (h, w) long of tokens of known depth (h, w) seen by camera: sky where depth
+        is +inf; floor (ceiling) within NEAR_PLANE camera heights of its plane; wall
+        otherwise; -1 where the depth is unknown."""
+        h, w = depth.shape
+        if (camera.width, camera.height) != (w, h):
+            camera = camera.scaled(w, h)
+        d = depth.double()
+        geo = torch.isfinite(d) & (d > 0)
+        uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
+        pts = camera.unproject(uv, torch.where(geo, d, 1.0).reshape(-1))
+        _, _, height = self._ground(pts)
+        height = height.reshape(h, w)
+        band = NEAR_PLANE * -self.floor
+        out = torch.full((h, w), WALL, dtype=torch.long)
+        out[height <= self.floor + band] = FLOOR
+        if self.indoor:
+            out[height >= self.top - band] = CEILING
+        out[~geo] = -1
+        out[d == math.inf] = SKY
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "origin": self.origin.tolist(),
+            "right": self.right.tolist(),
+            "forward": self.forward.tolist(),
+            "up": self.up.tolist(),
+            "floor": self.floor,
+            "top": self.top,
+            "indoor": self.indoor,
+            "box": list(self.box),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Layout:
+        vec = {
+            k: torch.tensor(d[k], dtype=torch.float64) for k in ("origin", "right", "forward", "up")
+        }
+        return cls(
+            vec["origin"],
+            vec["right"],
+            vec["forward"],
+            vec["up"],
+            float(d["floor"]),
+            float(d["top"]),
+            bool(d["indoor"]),
+            tuple(float(v) for v in d["box"]),
+        )
+
+
+CLASS_WEIGHT = 2.0
+"""Guide scale of the class one-hot: two classes differ by 2 CLASS_WEIGHT^2 per token."""
+ELEVATION_WEIGHT = 4.0
+"""Guide scale of the elevation (radians): 10 degrees apart cost 0.5 per token."""
+
+
+def guide_features(layout: Layout, camera: Camera, classes: Tensor) -> Tensor:
+    """The generator's guide (5, h, w) float32 for tokens of `camera` (latent grid) with
+    surface classes (h, w): the class one-hot times CLASS_WEIGHT, and the elevation of each
+    token's ray above the layout's horizon times ELEVATION_WEIGHT."""
+    h, w = classes.shape
+    uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
+    far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
+    ray = far - camera.position.double()
+    ray = ray / ray.norm(dim=1, keepdim=True)
+    elevation = torch.asin((ray @ layout.up).clamp(-1, 1)).reshape(h, w).float()
+    onehot = F.one_hot(classes.clamp(0, 3), 4).permute(2, 0, 1).float()
+    return torch.cat([onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT])

@@ -1,0 +1,141 @@
+"""The layout (engine.models.layout) and guided latent quilting (engine.models.quilt):
+the room's layout found from one view, rays traced into it, holes filled with copies of
+the scene's tokens where the guide says they belong, deterministic per seed."""
+
+import math
+
+import pytest
+import torch
+
+from engine import synth
+from engine.camera import Camera, rotation_about
+from engine.memory.latent import pool_depth
+from engine.models.generator import GenerationCancelled, GenerationContext, Generator
+from engine.models.layout import CEILING, FLOOR, SKY, WALL, Layout, guide_features
+from engine.models.quilt import QuiltGenerator
+
+
+def room_view(pose=None, w=64, h=48):
+    scene = synth.room_scene(0)
+    cam = Camera.from_fov(60.0, w * 8, h * 8, pose=pose)
+    view = scene.render(cam)
+    return cam.scaled(w, h), pool_depth(view.depth, 8)
+
+
+def turned(deg):
+    pose = torch.eye(4, dtype=torch.float64)
+    pose[:3, :3] = rotation_about((0, 1, 0), math.radians(deg))
+    return pose
+
+
+def test_layout_of_the_sample_room_from_one_view():
+    cam, depth = room_view()
+    layout = Layout.estimate(cam, depth)
+    # the room: floor 1.5 below the camera, ceiling 1.5 above, far wall 8 ahead, side walls 4
+    assert layout.indoor
+    assert layout.floor == pytest.approx(-1.5, abs=0.1)
+    assert layout.top == pytest.approx(1.5, abs=0.15)
+    lo_r, hi_r, lo_f, hi_f = layout.box
+    assert hi_f == pytest.approx(8.0, rel=0.1) and lo_f == -hi_f  # the back: the front reflected
+    assert lo_r < -2.5 and hi_r > 2.5
+    # the view's own tokens sorted into classes: floor at the bottom, ceiling at the top
+    classes = layout.classify(cam, depth)
+    assert (classes[-3:] == FLOOR).float().mean() > 0.9
+    assert (classes[:3] == CEILING).float().mean() > 0.9
+    assert (classes[20:28, 28:36] == WALL).float().mean() > 0.9  # the far wall
+
+
+def test_tracing_behind_the_camera_gives_the_room_shape():
+    cam, depth = room_view()
+    layout = Layout.estimate(cam, depth)
+    back = cam.with_pose(turned(180))
+    classes, traced = layout.trace(back)
+    assert (classes[-4:] == FLOOR).all() and (classes[:4] == CEILING).all()
+    assert (classes[20:28] == WALL).float().mean() > 0.9
+    # the reflected back wall stands as far behind as the far wall ahead, facing the camera
+    assert float(traced[24, 32]) == pytest.approx(layout.box[3], rel=0.05)
+    # the floor's depth at the bottom row as it is ahead (the same plane, seen the same way)
+    ahead, ahead_depth = layout.trace(cam)
+    assert float(traced[-1, 32]) == pytest.approx(float(ahead_depth[-1, 32]), rel=1e-6)
+
+
+def test_outdoors_the_walls_stop_and_the_sky_is_above():
+    cam = Camera.from_fov(60.0, 64, 48)
+    depth = torch.full((48, 64), 20.0)
+    depth[:20] = math.inf  # sky over the top
+    depth[36:] = torch.linspace(12.0, 4.0, 12)[:, None]  # ground
+    layout = Layout.estimate(cam, depth)
+    assert not layout.indoor
+    classes, traced = layout.trace(cam.with_pose(turned(180)))
+    assert (classes[:8] == SKY).all() and torch.isinf(traced[:8]).all()
+    assert (classes[-4:] == FLOOR).all() and torch.isfinite(traced[-4:]).all()
+    assert Layout.from_dict(layout.to_dict()).to_dict() == layout.to_dict()
+
+
+def patches_of(x: torch.Tensor) -> set:
+    """Every token (C,) of x (C, h, w) as a tuple, for membership tests."""
+    return {tuple(v.tolist()) for v in x.reshape(x.shape[0], -1).T}
+
+
+def two_regions(seed=0):
+    """An exemplar whose top half is one random texture and bottom half another, and the
+    guide (1 channel) that tells them apart."""
+    g = torch.Generator().manual_seed(seed)
+    ex = torch.cat([torch.randn(4, 8, 24, generator=g), 5 + torch.randn(4, 8, 24, generator=g)], 1)
+    guide = torch.cat([torch.zeros(1, 8, 24), torch.full((1, 8, 24), 3.0)], 1)
+    return ex, guide
+
+
+def test_known_kept_holes_are_copies_and_the_guide_puts_them_where_they_belong():
+    gen = QuiltGenerator()
+    assert isinstance(gen, Generator)
+    ex, ex_guide = two_regions()
+    known = torch.zeros(1, 12, 20, dtype=torch.bool)
+    known[0, :, :3] = True
+    latent = torch.zeros(1, 4, 12, 20)
+    latent[0, :, :, :3] = ex[:, 2:14, :3]
+    guide = torch.zeros(1, 1, 12, 20)
+    guide[0, :, 6:] = 3.0  # the lower half of the frame asks for the lower texture
+    ctx = GenerationContext(exemplars=[ex], exemplar_guides=[ex_guide], guide=guide, seed=1)
+    out = gen.fill(latent, known, torch.ones(1, 12, 20), ctx)
+    assert torch.equal(out[0, :, :, :3], latent[0, :, :, :3])
+    sources = patches_of(ex) | patches_of(latent[0, :, :, :3])
+    assert patches_of(out[0]) <= sources  # every token a copy: nothing averaged
+    top, bottom = out[0, :, :5, 3:], out[0, :, 7:, 3:]
+    assert float(top.mean()) < 1.0 and float(bottom.mean()) > 4.0
+
+
+def test_same_seed_same_world_another_seed_another():
+    ex, _ = two_regions()
+    known = torch.zeros(1, 12, 20, dtype=torch.bool)
+    known[0, :4] = True
+    latent = torch.where(known[:, None], ex[None, :, :12, :20], 0.0)
+
+    def run(seed):
+        ctx = GenerationContext(exemplars=[ex], seed=seed)
+        return QuiltGenerator().fill(latent, known, torch.ones(1, 12, 20), ctx)
+
+    assert torch.equal(run(3), run(3))
+    assert not torch.equal(run(3), run(4))
+
+
+def test_cancel_and_nothing_to_copy_from():
+    gen = QuiltGenerator()
+    latent, known = torch.zeros(2, 4, 8, 8), torch.zeros(2, 8, 8, dtype=torch.bool)
+    with pytest.raises(GenerationCancelled):
+        gen.fill(latent, known, torch.ones(2, 8, 8), GenerationContext(cancel=lambda: True))
+    ctx = GenerationContext()
+    out = gen.fill(latent, known, torch.ones(2, 8, 8), ctx)
+    assert torch.equal(out[0], torch.zeros(4, 8, 8)) and ctx.notes
+    with pytest.raises(ValueError, match="guide"):
+        gen.fill(latent, known, torch.ones(2, 8, 8), GenerationContext(guide=torch.zeros(1, 8, 8)))
+
+
+def test_guide_features_of_a_level_camera():
+    cam, depth = room_view()
+    layout = Layout.estimate(cam, depth)
+    guide = guide_features(layout, cam, layout.classify(cam, depth).clamp(min=0))
+    assert guide.shape == (5, 48, 64)
+    elevation = guide[4, :, 32]
+    assert float(elevation[0]) > 0 > float(elevation[-1])  # up at the top, down at the bottom
+    assert torch.all(elevation[:-1] > elevation[1:])

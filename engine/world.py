@@ -44,6 +44,7 @@ from engine.models.generator import (
     inpaint_depth,
 )
 from engine.models.layout import Layout, guide_features
+from engine.models.refiner import NoRefiner
 
 
 @dataclass
@@ -321,8 +322,6 @@ class World:
         self.generator = generator
         self.notes: list[str] = []
         if refiner is None and cfg.memory == "rgb":
-            from engine.models.refiner import NoRefiner
-
             refiner = NoRefiner()  # its readout is an encode of the view: nothing to refine
         elif refiner is None:
             refiner = registry.make_refiner(cfg.refiner, self.codec, self.notes)
@@ -582,10 +581,11 @@ class World:
                 raise WorldCancelled(f"segment {index}: {e}") from None
             notes += ctx.notes
             t2 = time.perf_counter()
-            rgb = self.codec.decode(z[None])[0]  # shown anyway; the RGB memory writes it
-            t3 = time.perf_counter()
             generated = ~known  # cracks are shown but never written (see fill_cracks)
             depth = layout_depth(crack_depth, known, traced, traced_depth)
+            shown = self._rerender(r, z, generated, depth)
+            t3 = time.perf_counter()
+            rgb = self.codec.decode(shown[None])[0]  # shown anyway; the RGB memory writes it
             t3b = time.perf_counter()
             if self.config.memory == "rgb":
                 self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
@@ -598,9 +598,9 @@ class World:
                     readout_ms=(t1a - t0) * ms,
                     refine_ms=(t1 - t1a) * ms,
                     generate_ms=(t2 - t1) * ms,
-                    depth_ms=(t3b - t3) * ms,
+                    depth_ms=(t3 - t2) * ms,
                     update_ms=(t4 - t3b) * ms,
-                    decode_ms=(t3 - t2) * ms,
+                    decode_ms=(t3b - t3) * ms,
                     holes=int(generated.sum()),
                     known=int(r.known.sum()),
                 )
@@ -631,6 +631,29 @@ class World:
         if on_event is not None:
             on_event(WorldEvent("segment", index, n, n))
         return segment
+
+    def _rerender(self, r: Readout, z: Tensor, generated: Tensor, depth: Tensor) -> Tensor:
+        """The latent shown for a frame whose holes were generated (z): the known region
+        refined again, now with the generated tokens around it instead of holes. Refined
+        beside holes (zeros), a known region's rim decodes with a step where the generated
+        tokens meet it (on the sample room with the true latent in the holes, twice the
+        jump across other token edges); refined with its surroundings, it meets them
+        (1.1 times). The generated tokens are shown as made; the memory keeps what it had
+        and gets the generated tokens (nothing of this is written)."""
+        if not bool(generated.any()) or isinstance(self.refiner, NoRefiner):
+            return z
+        raw, _, _ = fill_cracks(r.latent, r.known, r.depth)
+        known = ~generated
+        context = Readout(
+            latent=torch.where(known[None], raw, z),
+            known=torch.ones_like(known),
+            depth=depth,
+            ids=r.ids,
+            sky=torch.isinf(depth),
+            offset=torch.where(known[None], r.offset, 0.0),
+            scale=torch.where(known, r.scale, 1.0),
+        )
+        return torch.where(known[None], self.refiner.refine(context), z)
 
     @property
     def layout(self) -> tuple[Layout, Tensor]:

@@ -100,18 +100,16 @@ class QuiltGenerator:
 
     # ---- pieces
 
-    def _sources(self, pool, gen, guided: bool):
+    def _sources(self, pool, gen, guided: bool, b: int, limit: int):
         """(N, C b^2) latent windows and (N, G b^2) guide windows of the pool's valid
-        tokens (at most max_sources, a seeded subset), each window's token indices (N, b^2)
+        tokens (at most `limit`, a seeded subset), each window's token indices (N, b^2)
         in the pool's tokens laid end to end, and the number of those tokens."""
-        b = self.block
         lat, gd, where = [], [], []
         offset = 0
         for x, m, g in pool:
-            if guided and g is None:
-                continue  # an exemplar without a guide cannot be matched to one
             h, w = m.shape
-            if min(h, w) >= b:
+            # an exemplar without a guide cannot be matched to one
+            if min(h, w) >= b and not (guided and g is None):
                 whole = F.unfold(m[None, None].float(), b)[0].min(0).values > 0.5
                 if bool(whole.any()):
                     lat.append(F.unfold(x[None], b)[0].T[whole])
@@ -124,8 +122,8 @@ class QuiltGenerator:
             return torch.zeros(0, 0), None, torch.zeros(0, 0, dtype=torch.long), offset
         src, pos = torch.cat(lat), torch.cat(where)
         sg = torch.cat(gd) if guided else None
-        if src.shape[0] > self.max_sources:
-            pick = torch.randperm(src.shape[0], generator=gen)[: self.max_sources].sort().values
+        if src.shape[0] > limit:
+            pick = torch.randperm(src.shape[0], generator=gen)[:limit].sort().values
             src, pos = src[pick], pos[pick]
             sg = sg[pick] if sg is not None else None
         return src, sg, pos, offset
@@ -134,7 +132,7 @@ class QuiltGenerator:
         c, h, w = x.shape
         b, s = self.block, self.step
         guided = guide is not None and all(g is not None for _, _, g in pool)
-        src, src_guide, pos, tokens = self._sources(pool, gen, guided)
+        src, src_guide, pos, tokens = self._sources(pool, gen, guided, b, self.max_sources)
         if src.shape[0] == 0:
             return x
         used = torch.zeros(tokens)  # how often each pool token was copied in this frame

@@ -57,6 +57,7 @@ class QuiltGenerator:
         filled_weight: float = 0.5,
         guide_weight: float = 1.0,
         reuse_weight: float = 1.0,
+        slack: float = 0.25,
     ) -> None:
         if block < 1 or not 1 <= step <= block:
             raise ValueError(f"block must be >= 1 and 1 <= step <= block, got {block}, {step}")
@@ -71,6 +72,7 @@ class QuiltGenerator:
         self.filled_weight = float(filled_weight)
         self.guide_weight = float(guide_weight)
         self.reuse_weight = float(reuse_weight)
+        self.slack = float(slack)
 
     def fill(
         self, latent: Tensor, known: Tensor, depth: Tensor, context: GenerationContext
@@ -140,50 +142,86 @@ class QuiltGenerator:
         guide_cost = None
         ys = _starts(h, b, s)
         xs = _starts(w, b, s)
-        # blocks holding a hole, nearest to the known region first
+        # blocks holding a hole, those reaching nearest to the known region first (a block
+        # holding known tokens before one beside it that holds none)
         dist = _distance_to(known)
         blocks = []
         for y0 in ys:
             for x0 in xs:
                 hole = ~known[y0 : y0 + b, x0 : x0 + b]
                 if bool(hole.any()):
-                    blocks.append((float(dist[y0 : y0 + b, x0 : x0 + b][hole].min()), y0, x0))
+                    blocks.append((float(dist[y0 : y0 + b, x0 : x0 + b].min()), y0, x0))
         if not blocks:
             return x
         jitter = torch.rand(len(blocks), generator=gen).tolist()
         order = sorted(range(len(blocks)), key=lambda k: (blocks[k][0], jitter[k]))
-        out = x.clone()
-        have = known.clone()
-        weight_of = torch.where(known, 1.0, self.filled_weight)
         k = min(self.choices, src.shape[0])
-        picks = torch.randint(k, (len(blocks),), generator=gen).tolist()
-        for n, idx in enumerate(order):
-            _, y0, x0 = blocks[idx]
-            sl = (slice(y0, y0 + b), slice(x0, x0 + b))
-            hv = have[sl]
+        picks = torch.randint(k, (len(blocks),), generator=gen)
+        out = x.clone().reshape(c, h * w)
+        have = known.clone().reshape(-1)
+        weight_of = torch.where(known, 1.0, self.filled_weight).reshape(-1)
+        cells = torch.arange(h * w).reshape(h, w)
+        for wave in _waves([blocks[i][1:] for i in order], b):
+            ids = [order[i] for i in wave]
+            idx = torch.stack(
+                [
+                    cells[y0 : y0 + b, x0 : x0 + b].reshape(-1)
+                    for _, y0, x0 in (blocks[i] for i in ids)
+                ]
+            )  # (B, b^2) token indices
+            hv = have[idx]  # (B, b^2)
             need = ~hv
-            if not bool(need.any()):
+            go = need.any(1)
+            if not bool(go.any()):
                 continue
-            window = out[(slice(None), *sl)].reshape(c, -1)  # (C, b^2)
-            wt = (weight_of[sl] * hv).reshape(1, -1).expand(c, -1).reshape(1, -1)  # (1, C b^2)
-            cost = wt @ src2 - 2.0 * (window.reshape(1, -1) * wt) @ src.T  # (1, N)
+            idx, hv, need, ids = idx[go], hv[go], need[go], [i for i, g in zip(ids, go) if g]
+            flat = out[:, idx].permute(1, 0, 2).reshape(len(ids), -1)  # (B, C b^2)
+            wt = (weight_of[idx] * hv).repeat(1, c)  # channel-major like unfold
+            # squared distances, constants included so that a cost is >= 0
+            cost = wt @ src2 - 2.0 * (flat * wt) @ src.T + (wt * flat * flat).sum(1, keepdim=True)
             if guided:
-                gw = guide[(slice(None), *sl)].reshape(1, -1)  # (1, G b^2)
-                gm = need.reshape(1, -1).expand(guide.shape[0], -1).reshape(1, -1).float()
+                g = guide.reshape(guide.shape[0], -1)[:, idx].permute(1, 0, 2).reshape(len(ids), -1)
+                gm = need.float().repeat(1, guide.shape[0])
                 if guide_cost is None:
                     guide_cost = (src_guide * src_guide).T.contiguous()
-                gcost = gm @ guide_cost - 2.0 * (gw * gm) @ src_guide.T
-                cost = cost + self.guide_weight * gcost
-            if self.reuse_weight:
-                cost = cost + self.reuse_weight * used[pos].sum(1)[None]
-            best = cost[0].topk(k, largest=False).indices
-            pick = best[picks[n] % k]
-            used[pos[pick][need.reshape(-1)]] += 1.0
-            chosen = src[pick].reshape(c, b, b)
-            region = out[(slice(None), *sl)]
-            out[(slice(None), *sl)] = torch.where(need[None], chosen, region)
-            have[sl] = True
+                gcost = gm @ guide_cost - 2.0 * (g * gm) @ src_guide.T
+                cost = cost + self.guide_weight * (gcost + (gm * g * g).sum(1, keepdim=True))
+            if self.reuse_weight:  # the tokens it would write, copied before in this frame
+                cost = cost + self.reuse_weight * (need.float() @ used[pos].T)
+            top = cost.topk(k, dim=1, largest=False)
+            # a random one of the best few, among those nearly as good as the best: where
+            # the window's tokens continue one source, that source (coherent copying)
+            best = top.values[:, :1]
+            near = (top.values <= best + self.slack * best.abs() + 1e-6).sum(1).clamp(min=1)
+            pick = top.indices.gather(1, (picks[ids] % near)[:, None])[:, 0]  # (B,)
+            chosen = src[pick].reshape(len(ids), c, b * b).permute(1, 0, 2)  # (C, B, b^2)
+            used.index_put_((pos[pick][need],), torch.ones(int(need.sum())), accumulate=True)
+            out[:, idx[need]] = chosen[:, need]
+            have[idx] = True
+        out = out.reshape(c, h, w)
         return torch.where(known[None], x, out)
+
+
+def _waves(starts: list[tuple[int, int]], b: int) -> list[list[int]]:
+    """Windows (top-left corners, in the order they are to be filled) grouped into waves:
+    a window goes one wave after the latest earlier window it overlaps, so the windows of a
+    wave share no token and can be matched at once, and every window still sees what the
+    windows before it wrote."""
+    level: dict[tuple[int, int], int] = {}
+    waves: list[list[int]] = []
+    ys = sorted({y for y, _ in starts})
+    xs = sorted({x for _, x in starts})
+    for n, (y0, x0) in enumerate(starts):
+        w = 0
+        for y1 in (y for y in ys if abs(y - y0) < b):
+            for x1 in (x for x in xs if abs(x - x0) < b):
+                if (y1, x1) in level:
+                    w = max(w, level[(y1, x1)] + 1)
+        level[(y0, x0)] = w
+        if w == len(waves):
+            waves.append([])
+        waves[w].append(n)
+    return waves
 
 
 def _starts(n: int, b: int, s: int) -> list[int]:

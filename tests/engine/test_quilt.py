@@ -109,7 +109,9 @@ def test_same_seed_same_world_another_seed_another():
     ex, _ = two_regions()
     known = torch.zeros(1, 12, 20, dtype=torch.bool)
     known[0, :4] = True
-    latent = torch.where(known[:, None], ex[None, :, :12, :20], 0.0)
+    # known tokens that continue no source exactly: the fill has choices to make
+    noise = torch.randn(1, 4, 12, 20, generator=torch.Generator().manual_seed(9))
+    latent = torch.where(known[:, None], noise, 0.0)
 
     def run(seed):
         ctx = GenerationContext(exemplars=[ex], seed=seed)
@@ -139,3 +141,39 @@ def test_guide_features_of_a_level_camera():
     elevation = guide[4, :, 32]
     assert float(elevation[0]) > 0 > float(elevation[-1])  # up at the top, down at the bottom
     assert torch.all(elevation[:-1] > elevation[1:])
+
+
+def test_a_fill_that_continues_one_source_copies_it_whole():
+    """Where the known tokens are a piece of an exemplar, the hole gets the rest of it
+    (coherent copying: the continuation matches its overlap exactly)."""
+    g = torch.Generator().manual_seed(5)
+    ex = torch.randn(4, 16, 24, generator=g)
+    frame = ex[:, :12, :20].clone()
+    known = torch.ones(1, 12, 20, dtype=torch.bool)
+    known[0, :, 12:] = False
+    ctx = GenerationContext(exemplars=[ex], seed=2)
+    out = QuiltGenerator().fill(
+        torch.where(known[:, None], frame, 0.0), known, torch.ones(1, 12, 20), ctx
+    )
+    assert torch.equal(out[0], frame)
+
+
+def test_windows_of_a_wave_share_no_token():
+    from engine.models.quilt import _starts, _waves
+
+    starts = [(y, x) for y in _starts(20, 4, 3) for x in _starts(30, 4, 3)]
+    waves = _waves(starts, 4)
+    assert sorted(i for wave in waves for i in wave) == list(range(len(starts)))
+    for wave in waves:
+        for a in wave:
+            for b in wave:
+                if a < b:
+                    (ya, xa), (yb, xb) = starts[a], starts[b]
+                    assert abs(ya - yb) >= 4 or abs(xa - xb) >= 4
+    # an overlapping later window comes in a later wave
+    level = {i: n for n, wave in enumerate(waves) for i in wave}
+    for a in range(len(starts)):
+        for b in range(a + 1, len(starts)):
+            (ya, xa), (yb, xb) = starts[a], starts[b]
+            if abs(ya - yb) < 4 and abs(xa - xb) < 4:
+                assert level[b] > level[a]

@@ -3,6 +3,12 @@ one row per offset, columns real | ours before | ours after | RGB warp | codec, 
 its co-visible PSNR (read from the folders' eval.json, cut from their sheet.png).
 
     python scripts/before_after.py BEFORE_DIR AFTER_DIR OUT.png [--offsets 4 8]
+
+Two `latentscape eval generation --out` folders instead (they hold eval-generation.json):
+one row per photo, columns photo | then, for each chosen frame, before | after.
+
+    python scripts/before_after.py BEFORE_DIR AFTER_DIR OUT.png [--frames 20 24 31]
+        [--photos room street]
 """
 
 from __future__ import annotations
@@ -35,13 +41,58 @@ def tiles(folder: Path) -> tuple[dict, dict]:
     return out, metrics
 
 
+def generation_tiles(folder: Path) -> tuple[dict, list[str], list[int]]:
+    """{(photo, column): tile} of an eval-generation folder, its photos and sheet frames."""
+    result = json.loads((folder / "eval-generation.json").read_text())
+    sheet = Image.open(folder / "sheet-generation.png").convert("RGB")
+    names = [p["name"] for p in result["photos"]]
+    frames = [f for f in result["sheet_frames"] if f < result["frames"]]
+    columns = len(frames) + 1
+    tw = (sheet.width + GAP) // columns - GAP
+    th = (sheet.height - HEADER) // len(names) - GAP
+    out = {}
+    for r, name in enumerate(names):
+        for c, column in enumerate(["photo", *frames]):
+            x, y = c * (tw + GAP), HEADER + r * (th + GAP)
+            out[name, column] = sheet.crop((x, y, x + tw, y + th))
+    return out, names, frames
+
+
+def generation_sheet(args) -> int:
+    before, names, frames = generation_tiles(args.before)
+    after, _, _ = generation_tiles(args.after)
+    chosen = [f for f in (args.frames or frames) if f in frames]
+    names = [n for n in names if not args.photos or n in args.photos]
+    columns = [("photo", before, "photo")]
+    for f in chosen:
+        columns += [(f"frame {f} before", before, f), (f"frame {f} now", after, f)]
+    tw, th = before[names[0], "photo"].size
+    sheet = Image.new(
+        "RGB", (len(columns) * (tw + GAP) - GAP, HEADER + len(names) * (th + GAP)), (24, 24, 24)
+    )
+    draw = ImageDraw.Draw(sheet)
+    for c, (label, _, _) in enumerate(columns):
+        draw.text((c * (tw + GAP) + 4, 2), label, fill=(235, 235, 235))
+    for r, name in enumerate(names):
+        for c, (_, source, column) in enumerate(columns):
+            sheet.paste(source[name, column], (c * (tw + GAP), HEADER + r * (th + GAP)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("before", type=Path)
     p.add_argument("after", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--offsets", type=int, nargs="*", default=None)
+    p.add_argument("--frames", type=int, nargs="*", default=None, help="generation sheets")
+    p.add_argument("--photos", nargs="*", default=None, help="generation sheets")
     args = p.parse_args(argv)
+    if (args.before / "eval-generation.json").is_file():
+        return generation_sheet(args)
     before, _ = tiles(args.before)
     after, _ = tiles(args.after)
     offsets = sorted({o for o, _ in after})

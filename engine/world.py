@@ -248,7 +248,9 @@ BLEND_TOKENS = 4
 blend from the known region's continuation (inpaint_depth) to it."""
 
 
-def layout_depth(depth: Tensor, known: Tensor, traced: Tensor, traced_depth: Tensor) -> Tensor:
+def layout_depth(
+    depth: Tensor, known: Tensor, traced: Tensor | None, traced_depth: Tensor | None
+) -> Tensor:
     """Depth (h, w) of a frame whose holes were generated: known tokens keep theirs; a
     generated token takes the continuation of the known surfaces next to it (inpaint_depth:
     a disocclusion is what lies behind) blended, in log depth over BLEND_TOKENS tokens, into
@@ -256,7 +258,7 @@ def layout_depth(depth: Tensor, known: Tensor, traced: Tensor, traced_depth: Ten
     sees sky there."""
     near = inpaint_depth(depth, known)
     hole = ~known
-    if not bool(hole.any()):
+    if not bool(hole.any()) or traced is None:
         return near
     far = float(BLEND_TOKENS + 1)
     dist = torch.where(known, 0.0, far)
@@ -563,18 +565,20 @@ class World:
                     on_event(WorldEvent("progress", index, i, n, step.step, step.steps))
 
             latent, known, crack_depth = fill_cracks(refined, r.known, r.depth)
-            layout, seed_guide = self.layout
-            traced, traced_depth = layout.trace(lat_cam)
-            seen = layout.classify(lat_cam, torch.where(r.sky, math.inf, crack_depth))
-            guide = guide_features(layout, lat_cam, torch.where(known & (seen >= 0), seen, traced))
             ctx = GenerationContext(
                 exemplars=[self.seed_latent, *self.recent],
-                exemplar_guides=[seed_guide, *self._guides(layout, recent_cams)],
-                guide=guide[None],
                 seed=self.config.seed * 1_000_003 + index * 1009 + i,
                 callback=progress,
                 cancel=cancel,
             )
+            traced = traced_depth = None
+            if not bool(known.all()):  # the layout guides what is generated
+                layout, seed_guide = self.layout
+                traced, traced_depth = layout.trace(lat_cam)
+                seen = layout.classify(lat_cam, torch.where(r.sky, math.inf, crack_depth))
+                classes = torch.where(known & (seen >= 0), seen, traced)
+                ctx.guide = guide_features(layout, lat_cam, classes)[None]
+                ctx.exemplar_guides = [seed_guide, *self._guides(layout, recent_cams)]
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
             except GenerationCancelled as e:

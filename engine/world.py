@@ -580,7 +580,8 @@ class World:
                 traced, traced_depth = layout.trace(lat_cam)
                 seen = layout.classify(lat_cam, torch.where(r.sky, math.inf, crack_depth))
                 classes = torch.where(known & (seen >= 0), seen, traced)
-                ctx.guide = guide_features(layout, lat_cam, classes)[None]
+                relief_depth = torch.where(known, crack_depth, 0.0)
+                ctx.guide = guide_features(layout, lat_cam, classes, relief_depth)[None]
                 ctx.exemplar_guides = [seed_guide, *self._guides(layout, recent_cams)]
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
@@ -679,7 +680,7 @@ class World:
             traced, _ = layout.trace(cam)
             self._layout = (
                 layout,
-                guide_features(layout, cam, torch.where(classes >= 0, classes, traced)),
+                guide_features(layout, cam, torch.where(classes >= 0, classes, traced), depth),
             )
         return self._layout
 

@@ -555,8 +555,9 @@ def format_table(evaluation: GenerationEval) -> str:
     lines.append("")
     lines.append(
         "contrast: lowest frame std(luma) / photo's; texture: mean |grad luma| facing away / "
-        "the codec's of the photo; block: blockiness / codec's on the photo (worst frame); seam: luma jump "
-        "across known|generated token edges / across same-kind edges; colour: Lab "
+        "the codec's of the photo; block: blockiness / codec's on the photo (worst frame); "
+        "seam: luma jump across known|generated token edges / across same-kind edges; "
+        "colour: Lab "
         "Wasserstein of the generated pixels to the photo's; gen: generated pixels"
     )
     summary = evaluation.summary()

@@ -12,9 +12,10 @@ layout is the simplest model of that, fitted once to the seed's lifted tokens:
 Fitting (`Layout.estimate`), from the seed's token points (heights above the camera along
 up, positions in the ground plane):
 
-- indoors or out: outdoors when at least OUTDOOR_SKY of the top third of the photo is sky;
-- the floor: the FLOOR_QUANTILE lowest height (at least MIN_DROP times the median depth
-  below the camera: a photo that sees no floor still gets one);
+- indoors or out: outdoors when at least OUTDOOR_SKY of the top third of the photo is sky
+  (or of unknown depth: depth sensors and stereo see nothing there);
+- the floor: the FLOOR_QUANTILE lowest height when that is at least SEEN_DROP median
+  depths below the camera; else (a photo that sees no floor) MIN_DROP median depths below;
 - the ceiling (indoors): the CEILING_QUANTILE highest height, at least MIN_RISE times the
   camera's height above the floor; outdoors, `top`: that height of the non-sky points;
 - the walls: the box of the points' ground positions (WALL_QUANTILE and its complement
@@ -48,7 +49,10 @@ FLOOR_QUANTILE = 0.03
 CEILING_QUANTILE = 0.97
 WALL_QUANTILE = 0.95
 MIN_DROP = 0.25
-"""The floor lies at least this many median depths below the camera."""
+"""A photo that sees no floor gets one this many median depths below the camera."""
+SEEN_DROP = 0.05
+"""The photo sees a floor when its lowest points lie this many median depths below the
+camera or more."""
 MIN_RISE = 0.5
 """A ceiling lies at least this many camera heights above the camera."""
 MIN_HALF = 0.5
@@ -84,7 +88,8 @@ class Layout:
         right, forward, up = rot[:, 0].clone(), rot[:, 2].clone(), -rot[:, 1]
         origin = camera.position.clone()
         d = depth.double()
-        sky = d == math.inf
+        # depth sensors and stereo see nothing in the sky: unknown counts as sky here
+        sky = (d == math.inf) | ~(d > 0)
         top_third = sky[: max(1, h // 3)]
         indoor = float(top_third.float().mean()) < OUTDOOR_SKY
         geo = torch.isfinite(d) & (d > 0)
@@ -96,7 +101,8 @@ class Layout:
         height = rel @ up
         gr, gf = rel @ right, rel @ forward
         median = float(d[geo].median())
-        floor = min(float(torch.quantile(height, FLOOR_QUANTILE)), -MIN_DROP * median)
+        low = float(torch.quantile(height, FLOOR_QUANTILE))
+        floor = low if low <= -SEEN_DROP * median else -MIN_DROP * median
         high = float(torch.quantile(height, CEILING_QUANTILE))
         top = max(high, MIN_RISE * -floor)
         reach = MIN_HALF * median
@@ -151,8 +157,11 @@ class Layout:
 
     def classify(self, camera: Camera, depth: Tensor) -> Tensor:
         """Class (h, w) long of tokens of known depth (h, w) seen by camera: sky where depth
-        is +inf; floor (ceiling) within NEAR_PLANE camera heights of its plane; wall
-        otherwise; -1 where the depth is unknown."""
+        is +inf; floor (ceiling) within NEAR_PLANE camera heights of its plane and level
+        (the surface through the token and its neighbours faces up or down within
+        LEVEL_DEGREES: the foot of a cupboard is near the floor but not floor; when fewer
+        than MIN_CLASS tokens near a plane are level, as with a rough depth estimate, the
+        tokens near it); wall otherwise; -1 where the depth is unknown."""
         h, w = depth.shape
         if (camera.width, camera.height) != (w, h):
             camera = camera.scaled(w, h)
@@ -162,11 +171,16 @@ class Layout:
         pts = camera.unproject(uv, torch.where(geo, d, 1.0).reshape(-1))
         _, _, height = self._ground(pts)
         height = height.reshape(h, w)
+        flat = _level(pts.reshape(h, w, 3), geo, self.up)
         band = NEAR_PLANE * -self.floor
         out = torch.full((h, w), WALL, dtype=torch.long)
-        out[height <= self.floor + band] = FLOOR
+        planes = [(FLOOR, height <= self.floor + band)]
         if self.indoor:
-            out[height >= self.top - band] = CEILING
+            planes.append((CEILING, height >= self.top - band))
+        for cls, near in planes:
+            near = near & geo
+            # a depth too rough for its normals leaves no level token: then near is enough
+            out[near & flat if int((near & flat).sum()) >= MIN_CLASS else near] = cls
         out[~geo] = -1
         out[d == math.inf] = SKY
         return out
@@ -200,21 +214,76 @@ class Layout:
         )
 
 
+MIN_CLASS = 16
+"""Fewer level tokens near a plane than this: the tokens near it count, level or not."""
+LEVEL_DEGREES = 40.0
+"""A surface whose normal is within this of up (or down) is level: floor or ceiling."""
+
+
+def _level(points: Tensor, valid: Tensor, up: Tensor) -> Tensor:
+    """(h, w) bool: the surface at each token of a grid of points (h, w, 3) is level, its
+    normal (the cross product of the central differences along the grid, one-sided at
+    the borders and where a neighbour is not valid) within LEVEL_DEGREES of up or down.
+    A token with no valid neighbour along an axis is not level."""
+
+    def diff(axis: int) -> Tensor:
+        p = points
+        n = p.shape[axis]
+        fwd = torch.zeros_like(p)
+        bwd = torch.zeros_like(p)
+        ok_f = torch.zeros(valid.shape, dtype=torch.bool)
+        ok_b = torch.zeros(valid.shape, dtype=torch.bool)
+        lo = [slice(None)] * 2
+        hi = [slice(None)] * 2
+        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
+        lo, hi = tuple(lo), tuple(hi)
+        both = valid[lo] & valid[hi]
+        fwd[lo] = p[hi] - p[lo]
+        ok_f[lo] = both
+        bwd[hi] = p[hi] - p[lo]
+        ok_b[hi] = both
+        d = torch.where(ok_f[..., None], fwd, 0.0) + torch.where(ok_b[..., None], bwd, 0.0)
+        return d, ok_f | ok_b
+
+    du, ok_u = diff(1)
+    dv, ok_v = diff(0)
+    normal = torch.linalg.cross(du, dv, dim=-1)
+    length = normal.norm(dim=-1)
+    cos = (normal @ up.double()).abs() / length.clamp(min=1e-12)
+    return ok_u & ok_v & valid & (length > 0) & (cos >= math.cos(math.radians(LEVEL_DEGREES)))
+
+
 CLASS_WEIGHT = 2.0
 """Guide scale of the class one-hot: two classes differ by 2 CLASS_WEIGHT^2 per token."""
+RELIEF_WEIGHT = 3.0
+"""Guide scale of the relief: a token at a third of the layout's depth costs about 11."""
 ELEVATION_WEIGHT = 4.0
 """Guide scale of the elevation (radians): 10 degrees apart cost 0.5 per token."""
 
 
-def guide_features(layout: Layout, camera: Camera, classes: Tensor) -> Tensor:
-    """The generator's guide (5, h, w) float32 for tokens of `camera` (latent grid) with
-    surface classes (h, w): the class one-hot times CLASS_WEIGHT, and the elevation of each
-    token's ray above the layout's horizon times ELEVATION_WEIGHT."""
+def guide_features(
+    layout: Layout, camera: Camera, classes: Tensor, depth: Tensor | None = None
+) -> Tensor:
+    """The generator's guide (6, h, w) float32 for tokens of `camera` (latent grid) with
+    surface classes (h, w): the class one-hot times CLASS_WEIGHT, the elevation of each
+    token's ray above the layout's horizon times ELEVATION_WEIGHT, and its relief times
+    RELIEF_WEIGHT: log(depth / the layout's depth along its ray), clamped to [-2, 1]; 0
+    where the depth is not given, unknown or sky (a generated token lies on the layout).
+    A thing standing in front of the wall (a face, a cupboard, a motorcycle) has a relief
+    well below 0, so it is not copied onto the layout's bare surfaces."""
     h, w = classes.shape
+    relief = torch.zeros(h, w)
+    if depth is not None:
+        _, traced = layout.trace(camera)
+        ok = torch.isfinite(depth) & (depth > 0) & torch.isfinite(traced) & (traced > 0)
+        ratio = torch.where(ok, depth.float() / torch.where(ok, traced, 1.0), 1.0)
+        relief = torch.where(ok, torch.log(ratio).clamp(-2.0, 1.0), 0.0)
     uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
     far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
     ray = far - camera.position.double()
     ray = ray / ray.norm(dim=1, keepdim=True)
     elevation = torch.asin((ray @ layout.up).clamp(-1, 1)).reshape(h, w).float()
     onehot = F.one_hot(classes.clamp(0, 3), 4).permute(2, 0, 1).float()
-    return torch.cat([onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT])
+    return torch.cat(
+        [onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT, relief[None] * RELIEF_WEIGHT]
+    )

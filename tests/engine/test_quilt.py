@@ -11,7 +11,15 @@ from engine import synth
 from engine.camera import Camera, rotation_about
 from engine.memory.latent import pool_depth
 from engine.models.generator import GenerationCancelled, GenerationContext, Generator
-from engine.models.layout import CEILING, FLOOR, SKY, WALL, Layout, guide_features
+from engine.models.layout import (
+    CEILING,
+    FLOOR,
+    RELIEF_WEIGHT,
+    SKY,
+    WALL,
+    Layout,
+    guide_features,
+)
 from engine.models.quilt import QuiltGenerator
 
 
@@ -136,11 +144,19 @@ def test_cancel_and_nothing_to_copy_from():
 def test_guide_features_of_a_level_camera():
     cam, depth = room_view()
     layout = Layout.estimate(cam, depth)
-    guide = guide_features(layout, cam, layout.classify(cam, depth).clamp(min=0))
-    assert guide.shape == (5, 48, 64)
+    guide = guide_features(layout, cam, layout.classify(cam, depth).clamp(min=0), depth)
+    assert guide.shape == (6, 48, 64)
     elevation = guide[4, :, 32]
     assert float(elevation[0]) > 0 > float(elevation[-1])  # up at the top, down at the bottom
     assert torch.all(elevation[:-1] > elevation[1:])
+    # relief: the floor, the ceiling and the far wall lie on the layout (0); the furniture
+    # stands well in front of the walls it hides
+    relief = guide[5] / RELIEF_WEIGHT
+    assert relief[-3:].abs().max() < 0.05 and relief[:3].abs().max() < 0.05
+    assert float(relief.min()) < -0.25
+    assert torch.equal(
+        guide_features(layout, cam, torch.zeros(48, 64, dtype=torch.long))[5], torch.zeros(48, 64)
+    )
 
 
 def test_a_fill_that_continues_one_source_copies_it_whole():

@@ -204,24 +204,42 @@ class RenderJob:
         **backends,
     ) -> RenderResult:
         """Open the source, sample the path, render; on_start(world, segments) is called
-        once the work is known, before the first frame."""
+        once the work is known, before the first frame.
+
+        The job runs with render_threads(config) torch threads (put back afterwards): the
+        CPU kernels' sums differ in their last bits with the thread count, and the
+        generator's choices can follow such a bit, so the app (whose engine keeps a core
+        for the GUI) and the command line render the same job on the same count."""
         if self.out.is_dir():
             raise ValueError(f"the output {self.out} is a folder; give a file name ending in .mp4")
-        world = open_source(self.source, self.config, depth=self.depth, mask=self.mask, **backends)
-        segments = path_for(world, self.path, self.rate)
-        if on_start is not None:
-            on_start(world, segments)
-        return render(
-            world,
-            segments,
-            self.out,
-            fps=self.rate,
-            save_world=self.save_world,
-            on_event=on_event,
-            cancel=cancel,
-            frames_dir=self.frames,
-            ply=self.ply,
-        )
+        previous = torch.get_num_threads()
+        torch.set_num_threads(render_threads(self.config))
+        try:
+            world = open_source(
+                self.source, self.config, depth=self.depth, mask=self.mask, **backends
+            )
+            torch.set_num_threads(render_threads(world.config))  # a saved world's own
+            segments = path_for(world, self.path, self.rate)
+            if on_start is not None:
+                on_start(world, segments)
+            return render(
+                world,
+                segments,
+                self.out,
+                fps=self.rate,
+                save_world=self.save_world,
+                on_event=on_event,
+                cancel=cancel,
+                frames_dir=self.frames,
+                ply=self.ply,
+            )
+        finally:
+            torch.set_num_threads(previous)
+
+
+def render_threads(config: WorldConfig) -> int:
+    """Torch threads of a render job: the config's `threads`, else one per CPU core."""
+    return config.threads or os.cpu_count() or 1
 
 
 def load_path_file(path_file: str):

@@ -21,7 +21,8 @@ memory="rgb", the baseline's own rasterise + encode inside its readout).
 
 A segment is all or nothing: when it is cancelled or fails, the memory is put back as it was
 before the segment (a snapshot is taken at its start), so the world stays at its last good
-segment. Same inputs, config and seed give bitwise identical output on the CPU.
+segment. Same inputs, config and seed give bitwise identical output on the CPU with the same
+number of torch threads (convolutions sum in another order with another count).
 """
 
 from __future__ import annotations

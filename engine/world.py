@@ -644,13 +644,15 @@ class World:
         return segment
 
     def _rerender(self, r: Readout, z: Tensor, generated: Tensor, depth: Tensor) -> Tensor:
-        """The latent shown for a frame whose holes were generated (z): the known region
-        refined again, now with the generated tokens around it instead of holes. Refined
-        beside holes (zeros), a known region's rim decodes with a step where the generated
-        tokens meet it (on the sample room with the true latent in the holes, twice the
-        jump across other token edges); refined with its surroundings, it meets them
-        (1.1 times). The generated tokens are shown as made; the memory keeps what it had
-        and gets the generated tokens (nothing of this is written)."""
+        """The latent shown for a frame whose holes were generated (z): the whole frame
+        refined again, the known region now with the generated tokens around it instead of
+        holes, the generated tokens with the known region around them. Refined beside holes
+        (zeros), a known region's rim decodes with a step where the generated tokens meet
+        it (on the sample room with the true latent in the holes, twice the jump across
+        other token edges); refined with its surroundings it meets them (1.1 times), and
+        the generated side of the seam is harmonised too (eval generation: the seam ratio
+        drops by 0.1-0.4 on the photos, blockiness and texture stay). Only what is shown:
+        the memory keeps what it had and gets the generated tokens as copied."""
         if not bool(generated.any()) or isinstance(self.refiner, NoRefiner):
             return z
         raw, _, _ = fill_cracks(r.latent, r.known, r.depth)
@@ -664,7 +666,7 @@ class World:
             offset=torch.where(known[None], r.offset, 0.0),
             scale=torch.where(known, r.scale, 1.0),
         )
-        return torch.where(known[None], self.refiner.refine(context), z)
+        return self.refiner.refine(context)
 
     @property
     def layout(self) -> tuple[Layout, Tensor]:

@@ -58,6 +58,25 @@ def generation_tiles(folder: Path) -> tuple[dict, list[str], list[int]]:
     return out, names, frames
 
 
+def compose(columns: list[tuple[str, dict, object]], rows: list, out: Path) -> int:
+    """Write a sheet: a header of column labels, then a row per entry of rows, each column's
+    tile taken from its source dict at (row, key)."""
+    tw, th = columns[0][1][rows[0], columns[0][2]].size
+    sheet = Image.new(
+        "RGB", (len(columns) * (tw + GAP) - GAP, HEADER + len(rows) * (th + GAP)), (24, 24, 24)
+    )
+    draw = ImageDraw.Draw(sheet)
+    for c, (label, _, _) in enumerate(columns):
+        draw.text((c * (tw + GAP) + 4, 2), label, fill=(235, 235, 235))
+    for r, row in enumerate(rows):
+        for c, (_, source, key) in enumerate(columns):
+            sheet.paste(source[row, key], (c * (tw + GAP), HEADER + r * (th + GAP)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    print(f"wrote {out}")
+    return 0
+
+
 def generation_sheet(args) -> int:
     before, names, frames = generation_tiles(args.before)
     after, _, _ = generation_tiles(args.after)
@@ -66,20 +85,7 @@ def generation_sheet(args) -> int:
     columns = [("photo", before, "photo")]
     for f in chosen:
         columns += [(f"frame {f} before", before, f), (f"frame {f} now", after, f)]
-    tw, th = before[names[0], "photo"].size
-    sheet = Image.new(
-        "RGB", (len(columns) * (tw + GAP) - GAP, HEADER + len(names) * (th + GAP)), (24, 24, 24)
-    )
-    draw = ImageDraw.Draw(sheet)
-    for c, (label, _, _) in enumerate(columns):
-        draw.text((c * (tw + GAP) + 4, 2), label, fill=(235, 235, 235))
-    for r, name in enumerate(names):
-        for c, (_, source, column) in enumerate(columns):
-            sheet.paste(source[name, column], (c * (tw + GAP), HEADER + r * (th + GAP)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return compose(columns, names, args.out)
 
 
 def main(argv=None) -> int:
@@ -105,20 +111,7 @@ def main(argv=None) -> int:
         ("RGB warp", after, "rgb-warp"),
         ("codec", after, "codec"),
     ]
-    tw, th = after[offsets[0], "real"].size
-    sheet = Image.new(
-        "RGB", (len(columns) * (tw + GAP) - GAP, HEADER + len(offsets) * (th + GAP)), (24, 24, 24)
-    )
-    draw = ImageDraw.Draw(sheet)
-    for c, (label, _, _) in enumerate(columns):
-        draw.text((c * (tw + GAP) + 4, 2), label, fill=(235, 235, 235))
-    for r, offset in enumerate(offsets):
-        for c, (_, source, name) in enumerate(columns):
-            sheet.paste(source[offset, name], (c * (tw + GAP), HEADER + r * (th + GAP)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return compose(columns, offsets, args.out)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,13 @@ token is returned bit for bit, only the holes are generated.
 
 Implementations here:
 
-- `EmbeddedGenerator`: exemplar-based completion (Wexler, Shechtman and Irani 2007; the
-  nearest-neighbour field of PatchMatch, Barnes et al. 2009) in latent space, coarse to fine.
-  No weights; deterministic for a seed. See its docstring.
+- `ExemplarGenerator` ("exemplar"): exemplar-based completion (Wexler, Shechtman and Irani
+  2007; the nearest-neighbour field of PatchMatch, Barnes et al. 2009) in latent space,
+  coarse to fine. No weights; deterministic for a seed. See its docstring. Its vote
+  averages latents, which decode to a flat field where much is unseen.
+
+The default, "embedded", is guided latent quilting (engine.models.quilt), which copies and
+never averages.
 
 `inpaint_depth` gives the generated tokens a depth (background-biased, see there).
 """
@@ -176,7 +180,7 @@ class _Sources:
         return cls(patches, candidates, mean, basis, projected, norms, both)
 
 
-class EmbeddedGenerator:
+class ExemplarGenerator:
     """Exemplar-based latent completion, coarse to fine. No weights, no download.
 
     For each frame of the segment, in order:
@@ -250,7 +254,7 @@ class EmbeddedGenerator:
     def fill(
         self, latent: Tensor, known: Tensor, depth: Tensor, context: GenerationContext
     ) -> Tensor:
-        check_readouts(latent, known, depth, caller="EmbeddedGenerator.fill")
+        check_readouts(latent, known, depth, caller="ExemplarGenerator.fill")
         t, c, h, w = latent.shape
         exemplars, masks = self._exemplars(context, c)
         gen = torch.Generator().manual_seed(int(context.seed))

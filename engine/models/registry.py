@@ -93,7 +93,7 @@ def make_depth(name: str, **kw):
 
 def make_generator(name: str, **kw):
     """The generator a backend name stands for; keyword arguments go to its constructor
-    (EmbeddedGenerator(**kw); InpaintGenerator.from_pretrained(id, **kw): prompt,
+    (ExemplarGenerator(**kw); InpaintGenerator.from_pretrained(id, **kw): prompt,
     negative_prompt, steps, guidance). ValueError listing the valid forms if unknown."""
     kind, arg = _split(name, "generator")
     if kind == "embedded" and not arg:
@@ -101,9 +101,9 @@ def make_generator(name: str, **kw):
 
         return QuiltGenerator(**kw)
     if kind == "exemplar" and not arg:
-        from engine.models.generator import EmbeddedGenerator
+        from engine.models.generator import ExemplarGenerator
 
-        return EmbeddedGenerator(**kw)
+        return ExemplarGenerator(**kw)
     if kind == "diffusers-inpaint" and arg:
         from engine.models.inpaint import InpaintGenerator
 

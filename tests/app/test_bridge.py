@@ -147,9 +147,9 @@ class FailingGenerator:
     name = "failing"
 
     def __init__(self):
-        from engine.models.generator import EmbeddedGenerator
+        from engine.models.generator import ExemplarGenerator
 
-        self.inner, self.calls = EmbeddedGenerator(), 0
+        self.inner, self.calls = ExemplarGenerator(), 0
 
     def fill(self, latent, known, depth, context):
         self.calls += 1

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.models.generator import (
-    EmbeddedGenerator,
+    ExemplarGenerator,
     GenerationCancelled,
     GenerationContext,
     Generator,
@@ -40,7 +40,7 @@ def run(gen, latent, known, **ctx):
 
 
 def test_protocol_and_known_tokens_kept_bit_for_bit():
-    gen = EmbeddedGenerator()
+    gen = ExemplarGenerator()
     assert isinstance(gen, Generator)
     latent = torch.randn(2, 8, 12, 16, generator=torch.Generator().manual_seed(1))
     known = torch.rand(2, 12, 16, generator=torch.Generator().manual_seed(2)) > 0.4
@@ -56,7 +56,7 @@ def test_periodic_texture_is_continued_into_the_hole():
     """Exemplar synthesis copies the texture; a smooth fill only blurs it."""
     latent = stripes()
     known = hole_mask(24, 32, (8, 16, 10, 22))
-    out = run(EmbeddedGenerator(), latent, known)
+    out = run(ExemplarGenerator(), latent, known)
     hole = ~known
     err = (out - latent)[:, hole].pow(2).mean()
     smooth = push_pull(torch.where(known[None], latent, 0.0), known)
@@ -69,7 +69,7 @@ def test_nothing_known_draws_from_the_exemplars():
     near some exemplar token, and far from zero (the hole value)."""
     exemplar = stripes(seed=3)
     known = torch.zeros(24, 32, dtype=torch.bool)
-    out = run(EmbeddedGenerator(), torch.zeros(4, 24, 32), known, exemplars=[exemplar])
+    out = run(ExemplarGenerator(), torch.zeros(4, 24, 32), known, exemplars=[exemplar])
     tokens = exemplar.flatten(1).T  # (n, C)
     nearest = torch.cdist(out.flatten(1).T, tokens).min(dim=1).values
     spread = tokens.norm(dim=1).mean()
@@ -79,7 +79,7 @@ def test_nothing_known_draws_from_the_exemplars():
 def test_nothing_to_draw_from_leaves_zeros_with_a_note():
     ctx = GenerationContext()
     zeros = torch.zeros(1, 4, 8, 8)
-    out = EmbeddedGenerator().fill(
+    out = ExemplarGenerator().fill(
         zeros, torch.zeros(1, 8, 8, dtype=torch.bool), torch.zeros(1, 8, 8), ctx
     )
     assert torch.equal(out, zeros) and any("nothing known" in n for n in ctx.notes)
@@ -91,7 +91,7 @@ def test_later_frames_draw_from_earlier_ones():
     known = torch.zeros(2, 24, 32, dtype=torch.bool)
     known[0, :, :16] = True
     readout = torch.where(known[:, None], latent[None].expand(2, -1, -1, -1), 0.0)
-    out = EmbeddedGenerator().fill(readout, known, torch.ones(2, 24, 32), GenerationContext())
+    out = ExemplarGenerator().fill(readout, known, torch.ones(2, 24, 32), GenerationContext())
     tokens = latent[:, :, :16].flatten(1).T
     nearest = torch.cdist(out[1].flatten(1).T, tokens).min(dim=1).values
     assert float(nearest.median()) < 0.15 * float(tokens.norm(dim=1).mean())
@@ -102,14 +102,14 @@ def test_deterministic_for_a_seed():
     known = hole_mask(16, 16, (4, 12, 4, 12))[None]
     readout = torch.where(known[:, None], latent, 0.0)
     exemplars = [torch.randn(8, 40, 40, generator=torch.Generator().manual_seed(5))]
-    gen = EmbeddedGenerator(max_sources=300)  # forces the seeded subset of sources
+    gen = ExemplarGenerator(max_sources=300)  # forces the seeded subset of sources
     a = gen.fill(readout, known, torch.ones(1, 16, 16), GenerationContext(exemplars, seed=7))
     b = gen.fill(readout, known, torch.ones(1, 16, 16), GenerationContext(exemplars, seed=7))
     assert torch.equal(a, b)
 
 
 def reference_em_step(gen, estimate, known, sources):
-    """The search and vote of EmbeddedGenerator._em_step, one target patch at a time."""
+    """The search and vote of ExemplarGenerator._em_step, one target patch at a time."""
     k, r = gen.patch, gen.patch // 2
     c, h, w = estimate.shape
     holes = ~known
@@ -145,7 +145,7 @@ def reference_em_step(gen, estimate, known, sources):
 
 
 def test_fast_search_and_vote_match_the_per_patch_loop():
-    gen = EmbeddedGenerator(patch=3, chunk=7)  # several chunks
+    gen = ExemplarGenerator(patch=3, chunk=7)  # several chunks
     g = torch.Generator().manual_seed(8)
     estimate = torch.randn(3, 7, 9, generator=g)
     known = torch.rand(7, 9, generator=g) > 0.5
@@ -167,7 +167,7 @@ def test_callback_counts_steps_and_cancel_stops_between_steps():
     readout = torch.where(known[:, None], latent, 0.0)
     depth = torch.ones(1, 24, 32)
     seen = []
-    gen = EmbeddedGenerator(levels=2, iterations=3)
+    gen = ExemplarGenerator(levels=2, iterations=3)
     gen.fill(readout, known, depth, GenerationContext(callback=seen.append))
     assert [s.step for s in seen] == list(range(1, 7)) and all(s.steps == 6 for s in seen)
     assert seen[0].holes == 8 * 12 and seen[0].frames == 1
@@ -196,22 +196,22 @@ def test_bad_readouts_are_refused(args, match):
     latent, known = args
     known = torch.ones(1, 8, 8, dtype=torch.bool) if known is None else known
     with pytest.raises(ValueError, match=match):
-        EmbeddedGenerator().fill(latent, known, torch.ones(1, 8, 8), GenerationContext())
+        ExemplarGenerator().fill(latent, known, torch.ones(1, 8, 8), GenerationContext())
 
 
 def test_bad_exemplars_and_settings_are_refused():
     known = torch.zeros(1, 8, 8, dtype=torch.bool)
     args = (torch.zeros(1, 4, 8, 8), known, torch.ones(1, 8, 8))
     with pytest.raises(ValueError, match=r"exemplar 0 must be a latent \(4, h, w\)"):
-        EmbeddedGenerator().fill(*args, GenerationContext(exemplars=[torch.zeros(3, 8, 8)]))
+        ExemplarGenerator().fill(*args, GenerationContext(exemplars=[torch.zeros(3, 8, 8)]))
     with pytest.raises(ValueError, match="exemplar masks"):
-        EmbeddedGenerator().fill(
+        ExemplarGenerator().fill(
             *args, GenerationContext(exemplars=[torch.zeros(4, 8, 8)], exemplar_masks=[])
         )
     with pytest.raises(ValueError, match="odd"):
-        EmbeddedGenerator(patch=4)
+        ExemplarGenerator(patch=4)
     with pytest.raises(ValueError, match="fill_weight"):
-        EmbeddedGenerator(fill_weight=0)
+        ExemplarGenerator(fill_weight=0)
 
 
 def test_masked_downsample_and_push_pull():
@@ -299,7 +299,7 @@ def test_generation_on_a_real_latent_is_fast_enough_to_measure(capsys):
     known = hole_mask(48, 64, (0, 48, 48, 64))[None]
     readout = torch.where(known[:, None], latent, 0.0)
     t0 = time.perf_counter()
-    out = EmbeddedGenerator().fill(readout, known, torch.ones(1, 48, 64), GenerationContext())
+    out = ExemplarGenerator().fill(readout, known, torch.ones(1, 48, 64), GenerationContext())
     ms = 1000 * (time.perf_counter() - t0)
     assert bool(torch.isfinite(out).all())
     print(f"embedded generator, 64x48, 25% holes: {ms:.1f} ms")
@@ -338,7 +338,7 @@ def test_subspace_search_finds_the_exact_nearest_almost_always(room_latent):
     contain the exact nearest patch for most targets (81% here; 42-81% over holes of the
     room and street scenes), and otherwise one nearly as near: the summed distance is
     within 5% of the exact search's (1.5-4.4% over those holes)."""
-    gen = EmbeddedGenerator(max_pairs=2**40)  # no pair budget: the exact search is exact
+    gen = ExemplarGenerator(max_pairs=2**40)  # no pair budget: the exact search is exact
     known = hole_mask(48, 64, (10, 30, 20, 44))
     targets, weights, sources = search_inputs(gen, room_latent, known)
     exact = gen._nearest(targets, weights, _Sources(sources))
@@ -359,13 +359,13 @@ def test_subspace_search_finds_the_exact_nearest_almost_always(room_latent):
 def test_search_budget_strides_the_sources(room_latent):
     """Over max_pairs, a search looks at an evenly strided subset of the sources only."""
     known = hole_mask(48, 64, (0, 48, 0, 30))  # half the frame is a target
-    gen = EmbeddedGenerator(max_pairs=1000 * 300)
+    gen = ExemplarGenerator(max_pairs=1000 * 300)
     targets, weights, sources = search_inputs(gen, room_latent, known)
     stride = math.ceil(targets.shape[0] * sources.shape[0] / gen.max_pairs)
     assert stride > 1
     best = gen._nearest(targets, weights, _Sources.index(sources, 16, 8))
     assert bool((best % stride == 0).all())
-    unlimited = EmbeddedGenerator()._nearest(targets, weights, _Sources.index(sources, 16, 8))
+    unlimited = ExemplarGenerator()._nearest(targets, weights, _Sources.index(sources, 16, 8))
     assert not bool((unlimited % stride == 0).all())
     # the exact search has an eighth of the budget
     exact_stride = math.ceil(targets.shape[0] * sources.shape[0] / (gen.max_pairs // 8))
@@ -383,7 +383,7 @@ def test_a_frame_made_from_nothing_keeps_the_texture_of_its_exemplar(room_latent
     depth = torch.ones(1, 48, 64)
     reference = float(room_latent.std(dim=(1, 2)).mean())
     for dims in (0, 16):
-        gen = EmbeddedGenerator(search_dims=dims)
+        gen = ExemplarGenerator(search_dims=dims)
         out = gen.fill(readout, known, depth, GenerationContext([room_latent], seed=3))[0]
         spread = float(out.std(dim=(1, 2)).mean())
         print(f"search_dims={dims}: token spread {spread:.3f}, the room's {reference:.3f}")

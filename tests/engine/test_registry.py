@@ -137,7 +137,7 @@ def test_listing_backends_imports_no_model_library():
 
 
 def test_generators_by_name(tmp_path, monkeypatch):
-    from engine.models.generator import EmbeddedGenerator
+    from engine.models.generator import ExemplarGenerator
     from engine.models.quilt import QuiltGenerator
     from engine.models.registry import GENERATOR_FORMS, make_generator
 
@@ -145,7 +145,7 @@ def test_generators_by_name(tmp_path, monkeypatch):
     gen = make_generator("embedded", block=5)
     assert isinstance(gen, QuiltGenerator) and gen.block == 5
     gen = make_generator("exemplar", patch=3)
-    assert isinstance(gen, EmbeddedGenerator) and gen.patch == 3
+    assert isinstance(gen, ExemplarGenerator) and gen.patch == 3
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="hf download"):

@@ -8,7 +8,7 @@ import torch
 from engine.camera import Camera
 from engine.models.codec import PCACodec
 from engine.models.depth import EmbeddedDepth
-from engine.models.generator import EmbeddedGenerator
+from engine.models.generator import ExemplarGenerator
 from engine.synth import room_scene
 from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, fit_photo
 
@@ -90,7 +90,7 @@ def test_cancel_leaves_the_world_at_its_last_good_segment(scene, codec):
 def test_a_failing_generator_leaves_the_memory_as_it_was(scene, codec):
     view, camera, poses = scene
 
-    class Flaky(EmbeddedGenerator):
+    class Flaky(ExemplarGenerator):
         calls = 0
 
         def fill(self, *args):

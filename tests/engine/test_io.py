@@ -202,3 +202,25 @@ def test_quaternion_round_trip_over_random_rotations():
         assert float(q[0]) >= 0 and abs(float(q.norm()) - 1) < 1e-12
         back = torch.from_numpy(Rotation.from_quat([*q[1:].tolist(), q[0].item()]).as_matrix())
         torch.testing.assert_close(back, m)
+
+
+def test_a_world_saved_before_the_layout_loads_and_goes_on(setup, tmp_path):
+    """Worlds saved before issue 14 have no seed_depth: the layout is fitted to the memory
+    seen from the seed camera instead, and the world goes on; a bad seed_depth is refused."""
+    from safetensors.torch import load_file
+
+    _, _, poses, codec = setup
+    world = seeded(setup)
+    path = save_world(world, tmp_path / "old.lsworld")
+    state = load_file(str(path / "state.safetensors"))
+    assert torch.equal(state.pop("seed_depth"), world.seed_depth)
+    save_file(state, str(path / "state.safetensors"))
+    back = load_world(path, codec=codec, depth=EmbeddedDepth())
+    assert back.seed_depth is None
+    layout, guide = back.layout
+    assert layout.indoor and layout.floor == pytest.approx(world.layout[0].floor, rel=0.05)
+    assert back.segment(poses[3:6]).frames.shape == (3, 3, H, W)
+    state["seed_depth"] = torch.full((5, 5), -1.0)
+    save_file(state, str(path / "state.safetensors"))
+    with pytest.raises(ValueError, match="seed_depth"):
+        load_world(path, codec=codec)

@@ -42,6 +42,7 @@ from engine.memory.latent import LatentMemory, Readout, pool_depth
 from engine.models.generator import (
     GenerationCancelled,
     GenerationContext,
+    distance_to,
     inpaint_depth,
 )
 from engine.models.layout import Layout, guide_features
@@ -265,12 +266,7 @@ def layout_depth(
     hole = ~known
     if not bool(hole.any()) or traced is None:
         return near
-    far = float(BLEND_TOKENS + 1)
-    dist = torch.where(known, 0.0, far)
-    grown = known[None, None].float()
-    for d in range(1, BLEND_TOKENS + 1):
-        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
-        dist = torch.where((grown[0, 0] > 0) & (dist == far), float(d), dist)
+    dist = distance_to(known, limit=BLEND_TOKENS + 1)
     a = ((dist - 1) / BLEND_TOKENS).clamp(0, 1)  # 0 next to the known region, 1 far out
     finite = torch.isfinite(near) & torch.isfinite(traced_depth) & (traced_depth > 0)
     mixed = torch.exp(
@@ -579,11 +575,9 @@ class World:
             traced = traced_depth = None
             if not bool(known.all()):  # the layout guides what is generated
                 layout, seed_guide = self.layout
-                traced, traced_depth = layout.trace(lat_cam)
-                seen = layout.classify(lat_cam, torch.where(r.sky, math.inf, crack_depth))
-                classes = torch.where(known & (seen >= 0), seen, traced)
-                relief_depth = torch.where(known, crack_depth, 0.0)
-                ctx.guide = guide_features(layout, lat_cam, classes, relief_depth)[None]
+                # holes have depth 0 and take the layout's class; the sky's is +inf
+                guide, traced, traced_depth = layout.guide(lat_cam, crack_depth)
+                ctx.guide = guide[None]
                 ctx.exemplar_guides = [seed_guide, *self._guides(layout, recent_cams)]
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
@@ -678,15 +672,9 @@ class World:
             cam = self.camera.scaled(*self.latent_size)
             depth = self.seed_depth
             if depth is None:  # a world saved before the layout: the memory seen from the seed
-                r = self.memory.readout(cam)
-                depth = torch.where(r.sky, math.inf, torch.where(r.known, r.depth, 0.0))
+                depth = self.memory.readout(cam).depth
             layout = Layout.estimate(cam, depth)
-            classes = layout.classify(cam, depth)
-            traced, _ = layout.trace(cam)
-            self._layout = (
-                layout,
-                guide_features(layout, cam, torch.where(classes >= 0, classes, traced), depth),
-            )
+            self._layout = layout, layout.guide(cam, depth)[0]
         return self._layout
 
     def _guides(self, layout: Layout, cameras) -> list[Tensor | None]:

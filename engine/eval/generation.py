@@ -56,7 +56,7 @@ import torch
 from torch import Tensor
 
 from engine.camera import Camera
-from engine.eval.metrics import LUMA, TOKEN, blockiness
+from engine.eval.metrics import TOKEN, blockiness, luma
 from engine.eval.report import grid_sheet, json_safe, mean, progress, write_report
 from engine.paths import ROOT
 from engine.world import World, WorldConfig, WorldEvent, fit_photo
@@ -84,13 +84,6 @@ CHECKS = {
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def luma(rgb: Tensor) -> Tensor:
-    """(H, W) float64 luma of an image (3, H, W)."""
-    if rgb.ndim != 3 or rgb.shape[0] != 3:
-        raise ValueError(f"expected an image (3, H, W), got {tuple(rgb.shape)}")
-    return torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=torch.float64), rgb.double())
 
 
 def contrast(rgb: Tensor) -> float:
@@ -414,12 +407,13 @@ def evaluate_photo(source: str, config: WorldConfig, progress=progress) -> Photo
     frames, knowns = _flight(world, source, progress)
     n = config.frames_per_segment
     away = slice(3 * n, 4 * n)
+    codec_texture = texture(codec_photo)
     base = {
         "contrast": contrast(photo),
         "texture": texture(photo),
         "blockiness_codec": blockiness(codec_photo),
         "codec_contrast_ratio": _ratio(contrast(codec_photo), contrast(photo)),
-        "codec_texture_ratio": _ratio(texture(codec_photo), texture(photo)),
+        "codec_texture_ratio": _ratio(codec_texture, texture(photo)),
     }
     per_frame = {
         "contrast_ratio": [_ratio(contrast(f), base["contrast"]) for f in frames],
@@ -434,7 +428,7 @@ def evaluate_photo(source: str, config: WorldConfig, progress=progress) -> Photo
     metrics = {
         "min_contrast_ratio": per_frame["contrast_ratio"][lowest],
         "min_contrast_frame": lowest,
-        "texture_ratio_away": _ratio(mean(per_frame["texture"][away]), texture(codec_photo)),
+        "texture_ratio_away": _ratio(mean(per_frame["texture"][away]), codec_texture),
         "texture_ratio_away_photo": _ratio(mean(per_frame["texture"][away]), base["texture"]),
         "blockiness_ratio": per_frame["blockiness_ratio"][worst],
         "blockiness_frame": worst,

@@ -87,15 +87,22 @@ def masked_mean(values: Tensor, mask: Tensor | None = None) -> float:
     return float(values.double().mean())
 
 
+def luma(rgb: Tensor) -> Tensor:
+    """(H, W) float64 luma of an image (3, H, W) (LUMA weights)."""
+    if rgb.ndim != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"expected an image (3, H, W), got {tuple(rgb.shape)}")
+    return torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=torch.float64), rgb.double())
+
+
 def blockiness(rgb: Tensor, token: int = TOKEN) -> float:
     """Mean absolute luma jump across the token grid (between columns tk - 1 and tk, rows
     likewise) over the mean absolute jump between the other neighbouring columns and rows.
     About 1 for a photo; above 1 when the picture breaks up along the tokens."""
     if rgb.ndim != 3 or rgb.shape[0] != 3:
         raise ValueError(f"blockiness expects an image (3, H, W), got {tuple(rgb.shape)}")
-    luma = torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=torch.float64), rgb.double())
-    dx = (luma[:, 1:] - luma[:, :-1]).abs()  # column j: the jump between columns j and j + 1
-    dy = (luma[1:] - luma[:-1]).abs()
+    y = luma(rgb)
+    dx = (y[:, 1:] - y[:, :-1]).abs()  # column j: the jump between columns j and j + 1
+    dy = (y[1:] - y[:-1]).abs()
     on_x = (torch.arange(dx.shape[1]) + 1) % token == 0
     on_y = (torch.arange(dy.shape[0]) + 1) % token == 0
     grid = torch.cat([dx[:, on_x].reshape(-1), dy[on_y].reshape(-1)])

@@ -141,6 +141,25 @@ def push_pull(x: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask[None], x, up)
 
 
+def distance_to(mask: Tensor, limit: int | None = None) -> Tensor:
+    """Chessboard distance (h, w) float32 of every token to the nearest True of mask (h, w)
+    bool; h + w where there is none. With `limit`, distances of `limit` or more are
+    `limit`."""
+    h, w = mask.shape
+    far = float(h + w if limit is None else limit)
+    if not bool(mask.any()):
+        return torch.full((h, w), far)
+    dist = torch.where(mask, 0.0, far)
+    grown = mask[None, None].float()
+    for d in range(1, int(far)):
+        grown = F.max_pool2d(grown, 3, stride=1, padding=1)
+        new = (grown[0, 0] > 0) & (dist == far)
+        if not bool(new.any()):
+            break
+        dist[new] = float(d)
+    return dist
+
+
 # --------------------------------------------------------------------------- embedded
 
 

@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.camera import Camera
+from engine.memory.latent import GroundFrame
 
 SKY, FLOOR, WALL, CEILING = 0, 1, 2, 3
-CLASS_NAMES = ("sky", "floor", "wall", "ceiling")
 
 OUTDOOR_SKY = 0.15
 """Outdoors when at least this share of the photo's top third is sky."""
@@ -66,10 +66,7 @@ NEAR_PLANE = 0.2
 class Layout:
     """The fitted layout, in the ground frame of the seed camera (module docstring)."""
 
-    origin: Tensor  # (3,) float64, the seed camera's position
-    right: Tensor  # (3,) unit
-    forward: Tensor  # (3,) unit
-    up: Tensor  # (3,) unit
+    frame: GroundFrame  # the seed camera's position and its right, forward, up axes
     floor: float  # height of the floor plane above the origin (< 0)
     top: float  # height where the walls end (the ceiling indoors)
     indoor: bool  # a ceiling closes the box (else sky above the walls)
@@ -84,9 +81,7 @@ class Layout:
         h, w = depth.shape
         if (camera.width, camera.height) != (w, h):
             camera = camera.scaled(w, h)
-        rot = camera.R
-        right, forward, up = rot[:, 0].clone(), rot[:, 2].clone(), -rot[:, 1]
-        origin = camera.position.clone()
+        frame = GroundFrame.from_camera(camera)
         d = depth.double()
         # depth sensors and stereo see nothing in the sky: unknown counts as sky here
         sky = (d == math.inf) | ~(d > 0)
@@ -95,11 +90,9 @@ class Layout:
         geo = torch.isfinite(d) & (d > 0)
         if int(geo.sum()) < 4:
             # nothing to fit: a room of unit size around the camera
-            return cls(origin, right, forward, up, -1.0, 1.0, indoor, (-2.0, 2.0, -2.0, 2.0))
+            return cls(frame, -1.0, 1.0, indoor, (-2.0, 2.0, -2.0, 2.0))
         pts = camera.unproject(camera.pixel_grid(torch.float64)[geo], d[geo])  # (n, 3)
-        rel = pts - origin
-        height = rel @ up
-        gr, gf = rel @ right, rel @ forward
+        (gr, gf), height = frame.to_ground(pts).T, (pts - frame.origin) @ frame.up
         median = float(d[geo].median())
         low = float(torch.quantile(height, FLOOR_QUANTILE))
         floor = low if low <= -SEEN_DROP * median else -MIN_DROP * median
@@ -109,13 +102,17 @@ class Layout:
         fwd = max(float(torch.quantile(gf, WALL_QUANTILE)), reach)
         lo = min(float(torch.quantile(gr, 1 - WALL_QUANTILE)), -reach)
         hi = max(float(torch.quantile(gr, WALL_QUANTILE)), reach)
-        return cls(origin, right, forward, up, floor, top, indoor, (lo, hi, -fwd, fwd))
+        return cls(frame, floor, top, indoor, (lo, hi, -fwd, fwd))
 
     # ---- rays
 
     def _ground(self, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        rel = points.double() - self.origin
-        return rel @ self.right, rel @ self.forward, rel @ self.up
+        """(right, forward, up) coordinates of world points (N, 3) in the ground frame."""
+        (right, forward), up = (
+            self.frame.to_ground(points).T,
+            (points.double() - self.frame.origin) @ self.frame.up,
+        )
+        return right, forward, up
 
     def trace(self, camera: Camera) -> tuple[Tensor, Tensor]:
         """Class (h, w) long and camera-frame depth (h, w) float32 (+inf for sky) of every
@@ -126,7 +123,8 @@ class Layout:
         c = camera.position.double()
         ray = far - c  # camera-frame z of each ray is 1 per unit of t
         cr, cf, cu = self._ground(c[None])
-        dr, df, du = ray @ self.right, ray @ self.forward, ray @ self.up
+        f = self.frame
+        dr, df, du = ray @ f.right, ray @ f.forward, ray @ f.up
         inf = torch.full_like(du, math.inf)
         tiny = 1e-12
 
@@ -171,7 +169,7 @@ class Layout:
         pts = camera.unproject(uv, torch.where(geo, d, 1.0).reshape(-1))
         _, _, height = self._ground(pts)
         height = height.reshape(h, w)
-        flat = _level(pts.reshape(h, w, 3), geo, self.up)
+        flat = _level(pts.reshape(h, w, 3), geo, self.frame.up)
         band = NEAR_PLANE * -self.floor
         out = torch.full((h, w), WALL, dtype=torch.long)
         planes = [(FLOOR, height <= self.floor + band)]
@@ -185,12 +183,20 @@ class Layout:
         out[d == math.inf] = SKY
         return out
 
+    def guide(self, camera: Camera, depth: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The guide of a frame of `camera` (latent grid) whose tokens have `depth` (h, w)
+        (0 where unknown or to be generated, +inf sky): (guide (6, h, w), see
+        guide_features; the layout's class (h, w) and depth (h, w) along each ray, see
+        trace). A token of known depth has its own class (classify) and relief, the others
+        the layout's class and no relief."""
+        traced, traced_depth = self.trace(camera)
+        seen = self.classify(camera, depth)
+        classes = torch.where(seen >= 0, seen, traced)
+        return guide_features(self, camera, classes, depth, traced_depth), traced, traced_depth
+
     def to_dict(self) -> dict:
         return {
-            "origin": self.origin.tolist(),
-            "right": self.right.tolist(),
-            "forward": self.forward.tolist(),
-            "up": self.up.tolist(),
+            "frame": self.frame.to_dict(),
             "floor": self.floor,
             "top": self.top,
             "indoor": self.indoor,
@@ -199,14 +205,8 @@ class Layout:
 
     @classmethod
     def from_dict(cls, d: dict) -> Layout:
-        vec = {
-            k: torch.tensor(d[k], dtype=torch.float64) for k in ("origin", "right", "forward", "up")
-        }
         return cls(
-            vec["origin"],
-            vec["right"],
-            vec["forward"],
-            vec["up"],
+            GroundFrame.from_dict(d["frame"]),
             float(d["floor"]),
             float(d["top"]),
             bool(d["indoor"]),
@@ -262,27 +262,31 @@ ELEVATION_WEIGHT = 4.0
 
 
 def guide_features(
-    layout: Layout, camera: Camera, classes: Tensor, depth: Tensor | None = None
+    layout: Layout,
+    camera: Camera,
+    classes: Tensor,
+    depth: Tensor | None = None,
+    traced_depth: Tensor | None = None,
 ) -> Tensor:
     """The generator's guide (6, h, w) float32 for tokens of `camera` (latent grid) with
     surface classes (h, w): the class one-hot times CLASS_WEIGHT, the elevation of each
     token's ray above the layout's horizon times ELEVATION_WEIGHT, and its relief times
-    RELIEF_WEIGHT: log(depth / the layout's depth along its ray), clamped to [-2, 1]; 0
-    where the depth is not given, unknown or sky (a generated token lies on the layout).
-    A thing standing in front of the wall (a face, a cupboard, a motorcycle) has a relief
-    well below 0, so it is not copied onto the layout's bare surfaces."""
+    RELIEF_WEIGHT: log(depth / the layout's depth along its ray (traced_depth, traced when
+    not given)), clamped to [-2, 1]; 0 where the depth is not given, unknown or sky (a
+    generated token lies on the layout). A thing standing in front of the wall (a face, a
+    cupboard, a motorcycle) has a relief well below 0, so it is not copied onto the
+    layout's bare surfaces."""
     h, w = classes.shape
     relief = torch.zeros(h, w)
     if depth is not None:
-        _, traced = layout.trace(camera)
+        traced = layout.trace(camera)[1] if traced_depth is None else traced_depth
         ok = torch.isfinite(depth) & (depth > 0) & torch.isfinite(traced) & (traced > 0)
         ratio = torch.where(ok, depth.float() / torch.where(ok, traced, 1.0), 1.0)
         relief = torch.where(ok, torch.log(ratio).clamp(-2.0, 1.0), 0.0)
     uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
     far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
-    ray = far - camera.position.double()
-    ray = ray / ray.norm(dim=1, keepdim=True)
-    elevation = torch.asin((ray @ layout.up).clamp(-1, 1)).reshape(h, w).float()
+    _, elevation = layout.frame.angles(far - camera.position.double())
+    elevation = elevation.reshape(h, w).float()
     onehot = F.one_hot(classes.clamp(0, 3), 4).permute(2, 0, 1).float()
     return torch.cat(
         [onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT, relief[None] * RELIEF_WEIGHT]

@@ -16,10 +16,21 @@ features, quantised positions, footprints) so that training sees exactly what th
 - synthetic rooms (engine.synth, exact renders with depth): a view along the room's sample
   paths and a second view stepped forward / sideways and turned from it. Target tokens whose
   readout depth disagrees with the true depth (disoccluded, or seen past an edge) are left out.
+- quilted photos (--quilt-share; the seams of the generated regions): a side of a photo's
+  latent is filled with 4x4-token windows copied from the rest as the embedded generator
+  (engine.models.quilt) copies them, each matched to the tokens it already has; the input is
+  that latent as the World's second refiner pass sees it (known everywhere, on the grid), the
+  target the encoding of the same quilt made in pixels with image quilting's cross-fade
+  (`feathered`: each token's tile extended 4 pixels beyond its edges with its source's own
+  continuation and blended with its neighbours'), so where two copied patches meet the
+  refiner learns a soft, textured seam instead of a step on the token grid, and where a
+  patch continues it learns to change nothing.
 Each source view serves several targets (--targets), so it is encoded and lifted once.
 The target latent is the codec's encoding of the target image. Loss: mean squared error of the
 refined latent on the kept known tokens (the embedded codec's linear path is an orthonormal
 PCA basis, so latent error follows pixel error), plus --pixel-weight times the decoded image's.
+
+`--init WEIGHTS` starts from trained weights (a fine-tune; the JSON records which).
 
 Photos: the codec's own training images (scikit-image and scikit-learn, see
 engine/train/codec.py). Progress is reported on held-out pairs made from scikit-image's
@@ -34,6 +45,7 @@ optimiser and the step to OUT.ckpt.pt and the weights to OUT (JSON marked "check
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -212,6 +224,121 @@ def scene_pairs(codec, scene, pose: torch.Tensor, rng: random.Random, k: int) ->
     return pairs
 
 
+QUILT_BLOCK, QUILT_STEP, QUILT_TRIES = 4, 3, 24
+FEATHER = 4  # pixels each side of a token edge over which the target cross-fades
+
+
+def quilt_layout(z: torch.Tensor, hole: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Where each token of a quilted latent is copied from: (h, w, 2) source token (y, x),
+    the token itself outside `hole`; inside, 4x4-token windows every 3 tokens, each the
+    best by latent squared distance over the tokens it already has of QUILT_TRIES random
+    source windows lying outside the hole (engine.models.quilt's matching, without its
+    guides), so the seams are as well matched as the app's."""
+    _, h, w = z.shape
+    b, s = QUILT_BLOCK, QUILT_STEP
+    ys = torch.arange(h)[:, None].expand(h, w)
+    xs = torch.arange(w)[None].expand(h, w)
+    src = torch.stack([ys, xs], -1).clone()
+    have = ~hole.clone()
+    valid = [
+        (y, x)
+        for y in range(h - b + 1)
+        for x in range(w - b + 1)
+        if not bool(hole[y : y + b, x : x + b].any())
+    ]
+    if not valid:
+        return src
+
+    def grid(n):  # window starts every s, the last flush with the end
+        return sorted({*range(0, n - b + 1, s), n - b})
+
+    starts = [(y, x) for y in grid(h) for x in grid(w) if bool(hole[y : y + b, x : x + b].any())]
+    rng.shuffle(starts)
+    starts.sort(key=lambda p: -int(have[p[0] : p[0] + b, p[1] : p[1] + b].sum()))
+    for y0, x0 in starts:
+        h_ = have[y0 : y0 + b, x0 : x0 + b]
+        cur = z[:, y0 : y0 + b, x0 : x0 + b]
+        best, best_cost = None, math.inf
+        for _ in range(QUILT_TRIES):
+            sy, sx = rng.choice(valid)
+            cand = z[:, sy : sy + b, sx : sx + b]
+            cost = float((((cand - cur) ** 2).sum(0) * h_).sum())
+            if cost < best_cost:
+                best, best_cost = (sy, sx), cost
+        sy, sx = best
+        need = ~h_
+        win = src[y0 : y0 + b, x0 : x0 + b]
+        grid = torch.stack(
+            torch.meshgrid(torch.arange(sy, sy + b), torch.arange(sx, sx + b), indexing="ij"), -1
+        )
+        win[need] = grid[need]
+        have[y0 : y0 + b, x0 : x0 + b] = True
+    return src
+
+
+def feathered(img: torch.Tensor, src: torch.Tensor, f: int = 8) -> torch.Tensor:
+    """The quilt of `src` (h, w, 2 source tokens) made in pixels as image quilting blends:
+    every token's tile extended FEATHER pixels on each side with its source's own
+    continuation, cross-faded with its neighbours' over those pixels (weights that sum to
+    one). Tokens that continue one source blend copies of the same pixels, so only seams
+    between sources change: a soft, textured seam in place of a step on the token grid."""
+    c, H_, W_ = img.shape
+    h, w, _ = src.shape
+    e = FEATHER
+    k = f + 2 * e
+    pad = F.pad(img[None], (e, e, e, e), mode="replicate")[0]
+    ys = (src[..., 0] * f).reshape(-1)
+    xs = (src[..., 1] * f).reshape(-1)
+    iy = ys[:, None] + torch.arange(k)[None]  # (L, k) rows of the padded image
+    ix = xs[:, None] + torch.arange(k)[None]
+    tiles = pad[:, iy[:, :, None], ix[:, None, :]]  # (C, L, k, k)
+    ramp = torch.minimum(torch.arange(k) + 0.5, k - torch.arange(k) - 0.5).clamp(max=e * 2) / (
+        e * 2
+    )
+    wt = (ramp[:, None] * ramp[None, :])[None, None]  # (1, 1, k, k)
+    cols = (tiles * wt).reshape(c, h * w, k * k).permute(0, 2, 1).reshape(c * k * k, h * w)
+    ones = wt.expand(1, h * w, k, k).reshape(1, h * w, k * k).permute(0, 2, 1).reshape(k * k, -1)
+    num = F.fold(cols[None], (H_, W_), k, padding=e, stride=f)[0]
+    den = F.fold(ones[None], (H_, W_), k, padding=e, stride=f)[0]
+    return (num / den).clamp(0, 1)
+
+
+def quilt_pairs(codec, img: torch.Tensor, rng: random.Random, k: int) -> list[Pair]:
+    """k pairs of a photo's latent with a region quilted (see the module docstring)."""
+    from engine.memory.latent import Readout
+
+    rgb = _fit(img, H, W, rng)
+    z = codec.encode(rgb[None])[0]
+    _, h, w = z.shape
+    pairs = []
+    for _ in range(k):
+        hole = torch.zeros(h, w, dtype=torch.bool)
+        side = rng.randrange(4)
+        n = rng.randint(w // 3, 2 * w // 3) if side < 2 else rng.randint(h // 3, 2 * h // 3)
+        if side == 0:
+            hole[:, w - n :] = True
+        elif side == 1:
+            hole[:, :n] = True
+        elif side == 2:
+            hole[h - n :] = True
+        else:
+            hole[:n] = True
+        src = quilt_layout(z, hole, rng)
+        latent = z[:, src[..., 0], src[..., 1]]
+        target_rgb = feathered(rgb, src)
+        r = Readout(
+            latent=latent,
+            known=torch.ones(h, w, dtype=torch.bool),
+            depth=torch.ones(h, w),
+            ids=torch.full((h, w), -1, dtype=torch.long),
+            sky=torch.zeros(h, w, dtype=torch.bool),
+        )
+        target = codec.encode(target_rgb[None])[0]
+        u8 = (target_rgb * 255).round().to(torch.uint8)
+        pairs.append(Pair(readout_features(r), target, torch.ones(h, w, dtype=torch.bool), u8))
+    return pairs
+
+
 def training_images() -> tuple[list[torch.Tensor], list[str]]:
     from engine.train.codec import real_images
 
@@ -235,9 +362,11 @@ def make_pairs(
     depth_share: float,
     targets: int,
     smoke: bool = False,
+    quilt_share: float = 0.0,
 ) -> list[Pair]:
     """n training pairs, deterministic for a seed: synthetic_share of them from the rooms,
-    depth_share from photos with estimated depth, the rest from photos on a plane."""
+    depth_share from photos with estimated depth, quilt_share quilted photos, the rest
+    from photos on a plane."""
     from engine.models.depth import EmbeddedDepth
 
     rng = random.Random(seed)
@@ -262,6 +391,8 @@ def make_pairs(
             pairs += scene_pairs(codec, scenes[i], rng.choice(poses[i]), rng, k)
         elif kind < synthetic_share + depth_share:
             pairs += depth_photo_pairs(codec, rng.choice(images), depth_model, rng, k)
+        elif kind < synthetic_share + depth_share + quilt_share:
+            pairs += quilt_pairs(codec, rng.choice(images), rng, k)
         else:
             pairs += photo_pairs(codec, rng.choice(images), rng, k)
         if len(pairs) - reported >= 250 or len(pairs) == n:
@@ -302,16 +433,35 @@ def masked_psnr(codec, latent, rgb_u8, mask) -> float:
     return psnr(tall(out), tall(rgb_u8.float() / 255), pixels.reshape(-1, pixels.shape[-1]))
 
 
-def evaluate(model, codec, held) -> dict:
+def held_out_quilts(codec, n: int = 12, seed: int = 54321) -> list[Pair]:
+    rng = random.Random(seed)
+    images = held_out_images()
+    return [p for i in range(n) for p in quilt_pairs(codec, images[i % len(images)], rng, 1)]
+
+
+def evaluate(model, codec, held, quilts=None) -> dict:
+    """Held-out PSNR of the readouts as they are, refined, and the codec's ceiling; with
+    quilts, the mean blockiness (engine.eval.metrics) of the quilted latents decoded as
+    they are, refined, and of the feathered targets' encoding."""
+    from engine.eval.metrics import blockiness
+
     feats, target, mask, rgb = held
     c = codec.channels
     with torch.inference_mode():
         refined = model(feats)
-    return {
+    out = {
         "readout_db": round(masked_psnr(codec, feats[:, :c], rgb, mask), 2),
         "refined_db": round(masked_psnr(codec, refined, rgb, mask), 2),
         "codec_db": round(masked_psnr(codec, target, rgb, mask), 2),
     }
+    if quilts is not None:
+        qf, qt, _, _ = quilts
+        with torch.inference_mode():
+            rows = [codec.decode(x) for x in (qf[:, :c], model(qf), qt)]
+        out["quilt_blockiness"] = [
+            round(sum(blockiness(im.clamp(0, 1)) for im in x) / len(x), 3) for x in rows
+        ]
+    return out
 
 
 def train(args) -> dict:
@@ -321,6 +471,17 @@ def train(args) -> dict:
     codec = EmbeddedCodec.load()
     cfg = RefinerConfig(channels=codec.channels, width=args.width, blocks=args.blocks)
     model = RefinerNet(cfg)
+    if args.init is not None and not args.resume:
+        start = EmbeddedRefiner.load(args.init).model
+        if asdict(start.cfg) != asdict(cfg):
+            raise SystemExit(f"--init: {args.init} is a {start.cfg}, not a {cfg}")
+        model.load_state_dict(start.state_dict())
+        log(f"starting from {args.init}")
+    init_record = None  # how the weights it started from were trained
+    if args.init is not None:
+        meta = Path(args.init).with_suffix(".json")
+        if meta.is_file():
+            init_record = json.loads(meta.read_text()).get("training")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, minutes_before, phases = 0, 0.0, []
     if args.resume:
@@ -354,10 +515,12 @@ def train(args) -> dict:
         args.depth_share,
         args.targets,
         smoke=args.smoke,
+        quilt_share=args.quilt_share,
     )
     feats, target, mask, rgb = _stack(pairs)
     held = _stack(held_out_pairs(codec, 3 if args.smoke else 48))
-    log(f"held out before training: {evaluate(model, codec, held)}")
+    quilts = _stack(held_out_quilts(codec, 2 if args.smoke else 12)) if args.quilt_share else None
+    log(f"held out before training: {evaluate(model, codec, held, quilts)}")
     decoder = codec.model
     for p in decoder.parameters():
         p.requires_grad_(False)
@@ -390,7 +553,7 @@ def train(args) -> dict:
         done = step == args.steps
         if step % args.log_every == 0 or done:
             model.eval()
-            ev = evaluate(model, codec, held)
+            ev = evaluate(model, codec, held, quilts)
             model.train()
             rate = (time.time() - t0) / max(1, step - start_step)
             log(
@@ -401,7 +564,7 @@ def train(args) -> dict:
         if (args.checkpoint_every and step % args.checkpoint_every == 0) or done:
             minutes = minutes_before + (time.time() - t0) / 60
             model.eval()
-            ev = evaluate(model, codec, held)
+            ev = evaluate(model, codec, held, quilts)
             model.train()
             record = {
                 "steps": step,
@@ -413,6 +576,9 @@ def train(args) -> dict:
                 "pairs": n_pairs,
                 "synthetic_share": args.synthetic_share,
                 "depth_share": args.depth_share,
+                "quilt_share": args.quilt_share,
+                "init": None if args.init is None else Path(args.init).name,
+                "init_training": init_record,
                 "targets_per_source": args.targets,
                 "pixel_weight": args.pixel_weight,
                 "pair_size": [W, H],
@@ -456,6 +622,8 @@ def main(argv=None) -> int:
     p.add_argument("--pairs", type=int, default=8000, help="training pairs made up front")
     p.add_argument("--synthetic-share", type=float, default=0.3, metavar="F")
     p.add_argument("--depth-share", type=float, default=0.3, metavar="F")
+    p.add_argument("--quilt-share", type=float, default=0.0, metavar="F")
+    p.add_argument("--init", type=Path, default=None, help="start from these weights (a fine-tune)")
     p.add_argument("--targets", type=int, default=3, help="target views per source view")
     p.add_argument("--pixel-weight", type=float, default=0.0, metavar="W")
     p.add_argument("--width", type=int, default=96)

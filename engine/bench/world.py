@@ -247,6 +247,9 @@ def print_report(result: dict) -> None:
                 f"latent, segment {rows[-1]['segment']} / segment 1: s/frame {flat:.2f}, "
                 f"memory path {mem:.2f}"
             )
+            if len(rows) >= 5:  # the two turns do the same work, the memory grown between
+                turn = rows[4]["latent"]["s_per_frame"] / rows[2]["latent"]["s_per_frame"]
+                print(f"latent, segment 5 / segment 3 (both turns, generating): s/frame {turn:.2f}")
     loop, gt = result["closed_loop"], result["ground_truth"]
     print(
         f"\nclosed loop: last frame at the start pose vs the first frame: "

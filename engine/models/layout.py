@@ -42,6 +42,7 @@ from engine.camera import Camera
 from engine.memory.latent import GroundFrame
 
 SKY, FLOOR, WALL, CEILING = 0, 1, 2, 3
+CLASSES = 4  # the guide's first channels: the class one-hot
 
 OUTDOOR_SKY = 0.15
 """Outdoors when at least this share of the photo's top third is sky."""
@@ -287,7 +288,7 @@ def guide_features(
     far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
     _, elevation = layout.frame.angles(far - camera.position.double())
     elevation = elevation.reshape(h, w).float()
-    onehot = F.one_hot(classes.clamp(0, 3), 4).permute(2, 0, 1).float()
+    onehot = F.one_hot(classes.clamp(0, CLASSES - 1), CLASSES).permute(2, 0, 1).float()
     return torch.cat(
         [onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT, relief[None] * RELIEF_WEIGHT]
     )

@@ -15,8 +15,14 @@ belong where:
 3. For each window, the cost of a source is the squared distance over the tokens the
    window already has (known ones weigh 1, ones filled before `filled_weight`) plus
    `guide_weight` times the squared distance of the guide channels over the window's hole
-   tokens. Of the `choices` cheapest sources one is picked at random (seeded): another seed
-   gives another plausible world, the same seed the same one.
+   tokens, plus `detail_weight` times how much blander the source is than the median
+   source of its surface class (its tokens' squared deviation from their mean; scaled by
+   the share of the window still to fill). Matching by squared distance favours bland
+   patches (a flat patch continues a flat overlap exactly), so without that term a fill
+   drifts to the blandest tokens of the scene: a wall grows smoother than the photo's, the
+   texture facing away drops; against the class's own median, a clear sky is not charged
+   for being clear. Of the `choices` cheapest sources one is picked at random (seeded):
+   another seed gives another plausible world, the same seed the same one.
 4. The window's hole tokens take the picked source's tokens; tokens it already had stay.
 
 Guides (`GenerationContext.guide` for the frames, `.exemplar_guides` for the exemplars,
@@ -39,6 +45,7 @@ from engine.models.generator import (
     check_readouts,
     distance_to,
 )
+from engine.models.layout import CLASSES
 
 
 class QuiltGenerator:
@@ -60,6 +67,7 @@ class QuiltGenerator:
         guide_weight: float = 1.0,
         reuse_weight: float = 1.0,
         slack: float = 0.25,
+        detail_weight: float = 0.25,
     ) -> None:
         if block < 1 or not 1 <= step <= block:
             raise ValueError(f"block must be >= 1 and 1 <= step <= block, got {block}, {step}")
@@ -75,6 +83,7 @@ class QuiltGenerator:
         self.guide_weight = float(guide_weight)
         self.reuse_weight = float(reuse_weight)
         self.slack = float(slack)
+        self.detail_weight = float(detail_weight)
 
     def fill(
         self, latent: Tensor, known: Tensor, depth: Tensor, context: GenerationContext
@@ -143,6 +152,7 @@ class QuiltGenerator:
         used = torch.zeros(tokens)  # how often each pool token was copied in this frame
         src2 = (src * src).T.contiguous()  # (C b^2, N)
         guide_cost = None
+        detail = None
         ys = _starts(h, b, s)
         xs = _starts(w, b, s)
         # blocks holding a hole, those reaching nearest to the known region first (a block
@@ -189,6 +199,12 @@ class QuiltGenerator:
                     guide_cost = (src_guide * src_guide).T.contiguous()
                 gcost = gm @ guide_cost - 2.0 * (g * gm) @ src_guide.T
                 cost = cost + self.guide_weight * (gcost + (gm * g * g).sum(1, keepdim=True))
+            if self.detail_weight:
+                if detail is None:
+                    v = src.reshape(src.shape[0], c, b * b)
+                    detail = ((v - v.mean(-1, keepdim=True)) ** 2).sum((1, 2))
+                    detail = _detail_deficit(detail, src_guide, b)
+                cost = cost + self.detail_weight * need.float().mean(1, keepdim=True) * detail
             if self.reuse_weight:  # the tokens it would write, copied before in this frame
                 cost = cost + self.reuse_weight * (need.float() @ used[pos].T)
             top = cost.topk(k, dim=1, largest=False)
@@ -203,6 +219,20 @@ class QuiltGenerator:
             have[idx] = True
         out = out.reshape(c, h, w)
         return torch.where(known[None], x, out)
+
+
+def _detail_deficit(detail: Tensor, src_guide: Tensor | None, b: int) -> Tensor:
+    """How much blander each source window is than the median window of its surface class
+    (the class most of its tokens have: the guide's first CLASSES channels, one-hot), 0 for
+    those at least as detailed; without guides, than the median of all sources."""
+    if src_guide is None or src_guide.shape[1] < CLASSES * b * b:
+        return (detail.median() - detail).clamp(min=0)
+    cls = src_guide[:, : CLASSES * b * b].reshape(-1, CLASSES, b * b).sum(-1).argmax(1)
+    median = torch.zeros_like(detail)
+    for k in cls.unique().tolist():
+        on = cls == k
+        median[on] = detail[on].median()
+    return (median - detail).clamp(min=0)
 
 
 def _waves(starts: list[tuple[int, int]], b: int) -> list[list[int]]:

@@ -13,7 +13,10 @@ the memory (the memory keeps what was seen).
   by `python -m engine.train.refiner` for the embedded codec's latent space; its input per
   latent pixel is the readout latent, the known mask, the sub-token offset, log2 of the
   footprint scale, the depth relative to the view's median and the sky mask
-  (`readout_features`). It predicts a correction of the known latent.
+  (`readout_features`). It predicts a correction of the known latent. Its shipped weights
+  were fine-tuned on quilted photos as well (engine.train.refiner --quilt-share), so where
+  the World runs it over a frame whose holes were generated, the steps on the token grid
+  between copied patches soften.
 """
 
 from __future__ import annotations

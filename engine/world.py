@@ -249,6 +249,8 @@ def fill_cracks(latent: Tensor, known: Tensor, depth: Tensor) -> tuple[Tensor, T
     return latent, known | crack, depth
 
 
+SEED_SCALES = (2, 4)
+"""The seed photo is also an exemplar at 1/2 and 1/4 of its size (World.scaled_seeds)."""
 BLEND_TOKENS = 4
 """Generated tokens this far from the known region take the layout's depth; nearer ones
 blend from the known region's continuation (inpaint_depth) to it."""
@@ -344,6 +346,7 @@ class World:
         self.dynamic: Tensor | None = None  # (h, w) bool: seed tokens the dynamic mask kept out
         self.seed_depth: Tensor | None = None  # (h, w) the seed tokens' depth (+inf: sky)
         self._layout: tuple[Layout, Tensor] | None = None  # the layout and the seed's guide
+        self._scaled: list[tuple[Tensor, Tensor]] | None = None  # see scaled_seeds
         self._undo: list[_UndoStep] = []  # states before the latest changes, oldest first
 
     # ---- set-up
@@ -442,6 +445,7 @@ class World:
         self.seed_latent = latent
         self.seed_depth = token_depth  # the layout is fitted to it (World.layout)
         self._layout = None
+        self._scaled = None
         self.recent = []
         self.segments = 0
         self.trajectory = [camera.pose.clone()]
@@ -578,7 +582,13 @@ class World:
                 # holes have depth 0 and take the layout's class; the sky's is +inf
                 guide, traced, traced_depth = layout.guide(lat_cam, crack_depth)
                 ctx.guide = guide[None]
-                ctx.exemplar_guides = [seed_guide, *self._guides(layout, recent_cams)]
+                scaled = self.scaled_seeds
+                ctx.exemplars = [self.seed_latent, *(x for x, _ in scaled), *self.recent]
+                ctx.exemplar_guides = [
+                    seed_guide,
+                    *(g for _, g in scaled),
+                    *self._guides(layout, recent_cams),
+                ]
             try:
                 z = self.generator.fill(latent[None], known[None], crack_depth[None], ctx)[0]
             except GenerationCancelled as e:
@@ -663,6 +673,49 @@ class World:
         return self.refiner.refine(context)
 
     @property
+    def scaled_seeds(self) -> list[tuple[Tensor, Tensor]]:
+        """The seed photo again at 1/2 and 1/4 of its size (SEED_SCALES), encoded, with its
+        guides: exemplars whose tokens each cover 2 and 4 times the width of the seed's, for
+        the far surfaces of the layout (the guide's scale channel picks them there). The
+        photo is the seed latent decoded; made on first use after a seed or a load."""
+        if self._scaled is None:
+            layout, _ = self.layout
+            lw, lh = self.latent_size
+            f = self.codec.factor
+            depth = self._seed_token_depth()
+            with torch.inference_mode():
+                rgb = self.codec.decode(self.seed_latent[None])[0].clamp(0, 1)
+            self._scaled = []
+            for k in SEED_SCALES:
+                w, h = lw // k, lh // k
+                if min(w, h) < 4:  # too small to hold a window to copy
+                    break
+                small = F.interpolate(
+                    rgb[None, :, : h * k * f, : w * k * f],
+                    size=(h * f, w * f),
+                    mode="bilinear",
+                    antialias=True,
+                )
+                with torch.inference_mode():
+                    latent = self.codec.encode(small)[0].float()
+                # the nearest depth of each k x k block: a block holding a piece of the
+                # furniture stands in front of the wall (its relief), not on it
+                block = depth[: h * k, : w * k]
+                seen = block > 0
+                near = -F.max_pool2d(-torch.where(seen, block, math.inf)[None, None], k)[0, 0]
+                d = torch.where(F.max_pool2d(seen.float()[None, None], k)[0, 0] > 0, near, 0.0)
+                cam = self.camera.scaled(lw, lh)
+                cam = Camera(cam.fx / k, cam.fy / k, cam.cx / k, cam.cy / k, w, h, cam.pose)
+                self._scaled.append((latent, layout.guide(cam, d)[0]))
+        return self._scaled
+
+    def _seed_token_depth(self) -> Tensor:
+        """The seed tokens' depth; for a world saved before it was kept, the memory's."""
+        if self.seed_depth is not None:
+            return self.seed_depth
+        return self.memory.readout(self.camera.scaled(*self.latent_size)).depth
+
+    @property
     def layout(self) -> tuple[Layout, Tensor]:
         """The scene's layout (engine.models.layout), fitted to the seed tokens' depth, and
         the seed latent's guide; made on first use after a seed or a load."""
@@ -670,9 +723,7 @@ class World:
             if self.camera is None:
                 raise RuntimeError("the world has no seed yet: call seed(photo) first")
             cam = self.camera.scaled(*self.latent_size)
-            depth = self.seed_depth
-            if depth is None:  # a world saved before the layout: the memory seen from the seed
-                depth = self.memory.readout(cam).depth
+            depth = self._seed_token_depth()  # a world saved before it: the memory's
             layout = Layout.estimate(cam, depth)
             self._layout = layout, layout.guide(cam, depth)[0]
         return self._layout

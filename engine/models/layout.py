@@ -260,6 +260,9 @@ RELIEF_WEIGHT = 3.0
 """Guide scale of the relief: a token at a third of the layout's depth costs about 11."""
 ELEVATION_WEIGHT = 4.0
 """Guide scale of the elevation (radians): 10 degrees apart cost 0.5 per token."""
+SCALE_WEIGHT = 0.75
+"""Guide scale of log2 of a token's world size (its depth over the focal length): a token
+covering twice the width of another costs 2.25."""
 
 
 def guide_features(
@@ -269,26 +272,41 @@ def guide_features(
     depth: Tensor | None = None,
     traced_depth: Tensor | None = None,
 ) -> Tensor:
-    """The generator's guide (6, h, w) float32 for tokens of `camera` (latent grid) with
+    """The generator's guide (7, h, w) float32 for tokens of `camera` (latent grid) with
     surface classes (h, w): the class one-hot times CLASS_WEIGHT, the elevation of each
-    token's ray above the layout's horizon times ELEVATION_WEIGHT, and its relief times
+    token's ray above the layout's horizon times ELEVATION_WEIGHT, its relief times
     RELIEF_WEIGHT: log(depth / the layout's depth along its ray (traced_depth, traced when
     not given)), clamped to [-2, 1]; 0 where the depth is not given, unknown or sky (a
     generated token lies on the layout). A thing standing in front of the wall (a face, a
     cupboard, a motorcycle) has a relief well below 0, so it is not copied onto the
-    layout's bare surfaces."""
+    layout's bare surfaces. Last, its scale times SCALE_WEIGHT: log2 of the world size a
+    token covers, its depth (the layout's where it has none) over the camera's focal
+    length, 0 on sky: a far wall is filled from tokens that saw as much of a wall (the
+    photo's own far tokens, or the photo taken at half or a quarter of its size), not
+    from near ones whose windows would come out twice as large."""
     h, w = classes.shape
     relief = torch.zeros(h, w)
+    traced = layout.trace(camera)[1] if traced_depth is None else traced_depth
     if depth is not None:
-        traced = layout.trace(camera)[1] if traced_depth is None else traced_depth
         ok = torch.isfinite(depth) & (depth > 0) & torch.isfinite(traced) & (traced > 0)
         ratio = torch.where(ok, depth.float() / torch.where(ok, traced, 1.0), 1.0)
         relief = torch.where(ok, torch.log(ratio).clamp(-2.0, 1.0), 0.0)
+    own = depth is not None
+    seen = (torch.isfinite(depth) & (depth > 0)) if own else torch.zeros(h, w, dtype=torch.bool)
+    size = torch.where(seen, depth.float() if own else 0.0, traced.float())
+    ok = torch.isfinite(size) & (size > 0)
+    focal = math.sqrt(camera.fx * camera.fy)
+    scale = torch.where(ok, torch.log2(torch.where(ok, size, 1.0) / focal), 0.0)
     uv = camera.pixel_grid(torch.float64).reshape(-1, 2)
     far = camera.unproject(uv, torch.ones(len(uv), dtype=torch.float64))
     _, elevation = layout.frame.angles(far - camera.position.double())
     elevation = elevation.reshape(h, w).float()
     onehot = F.one_hot(classes.clamp(0, CLASSES - 1), CLASSES).permute(2, 0, 1).float()
     return torch.cat(
-        [onehot * CLASS_WEIGHT, elevation[None] * ELEVATION_WEIGHT, relief[None] * RELIEF_WEIGHT]
+        [
+            onehot * CLASS_WEIGHT,
+            elevation[None] * ELEVATION_WEIGHT,
+            relief[None] * RELIEF_WEIGHT,
+            scale[None] * SCALE_WEIGHT,
+        ]
     )

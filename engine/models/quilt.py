@@ -27,9 +27,12 @@ belong where:
 
 Guides (`GenerationContext.guide` for the frames, `.exemplar_guides` for the exemplars,
 (G, h, w) each) are any per-token features the caller wants matched: World gives the
-layout's surface class (engine.models.layout) and the elevation of the token's ray, so
-floor is filled from floor at the height it was seen, wall from wall, sky from sky. Without
-guides the fill is plain quilting. Known tokens are returned bit for bit.
+layout's surface class (engine.models.layout), the elevation of the token's ray, its relief
+and its scale (log2 of the world size it covers), so floor is filled from floor at the
+height it was seen, wall from wall, sky from sky, and a far wall from tokens that saw as
+much of a wall (World also gives the seed photo at half and a quarter of its size as
+exemplars). Without guides the fill is plain quilting. Known tokens are returned bit for
+bit.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_guide_features_of_a_level_camera():
     cam, depth = room_view()
     layout = Layout.estimate(cam, depth)
     guide = guide_features(layout, cam, layout.classify(cam, depth).clamp(min=0), depth)
-    assert guide.shape == (6, 48, 64)
+    assert guide.shape == (7, 48, 64)
     elevation = guide[4, :, 32]
     assert float(elevation[0]) > 0 > float(elevation[-1])  # up at the top, down at the bottom
     assert torch.all(elevation[:-1] > elevation[1:])

@@ -369,3 +369,32 @@ def test_flying_the_same_loop_twice_grows_the_memory_little(scene, codec):
     for poses in path:
         world.segment(poses)
     assert len(world.memory) <= 1.05 * once
+
+
+def test_the_seed_is_also_an_exemplar_at_half_and_a_quarter_of_its_size(scene, codec):
+    """Far surfaces of the layout are filled from tokens that saw as much of a surface: the
+    seed photo taken again at 1/2 and 1/4 of its size, whose tokens each cover 2 and 4 times
+    the width (the guide's scale channel, log2 of a token's world size, tells them apart)."""
+    from engine.models.layout import SCALE_WEIGHT
+
+    view, camera, _ = scene
+    world = World(
+        WorldConfig(width=256, height=192), codec=codec, depth=EmbeddedDepth(network=False)
+    )
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    lw, lh = world.latent_size
+    _, seed_guide = world.layout
+    scaled = world.scaled_seeds
+    assert [tuple(x.shape) for x, _ in scaled] == [
+        (codec.channels, lh // k, lw // k) for k in (2, 4)
+    ]
+    assert all(tuple(g.shape) == (7, *x.shape[1:]) for x, g in scaled)
+    full = float(seed_guide[6].median()) / SCALE_WEIGHT
+    half, quarter = (float(g[6].median()) / SCALE_WEIGHT for _, g in scaled)
+    # a token of the half-size photo covers twice the width: log2 one more (the nearest
+    # depth of its block, so a little less)
+    assert 0.5 < half - full <= 1.01 and 1.5 < quarter - full <= 2.01
+    assert world.scaled_seeds is scaled  # made once
+    small = make_world(codec)  # 16 x 12 tokens: a quarter (4 x 3) holds no 4 x 4 window
+    small.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    assert [tuple(x.shape[1:]) for x, _ in small.scaled_seeds] == [(6, 8)]

@@ -94,6 +94,7 @@ class FrameRenderer:
         self.overlay = "none"  # one of OVERLAYS
         self.hole_tint = (1.0, 0.35, 0.8)
         self.far_depth = 1e3
+        self.background = (0.08, 0.08, 0.09)  # where nothing is drawn (RGB in [0, 1])
         self._texture: moderngl.Texture | None = None
         self._holes: moderngl.Texture | None = None
         self._vao: moderngl.VertexArray | None = None
@@ -158,14 +159,15 @@ class FrameRenderer:
     def draw(
         self,
         view_pose: np.ndarray | None = None,
-        background=(0.08, 0.08, 0.09),
+        background=None,
         clear: bool = True,
     ) -> None:
         """Draw into the bound framebuffer's viewport: the frame as it is, or reprojected to
-        view_pose (camera-to-world 4x4) when given and different. clear=False leaves the
-        clearing to the caller (the viewport clears once, then letterboxes)."""
+        view_pose (camera-to-world 4x4) when given and different, on `background` (default
+        self.background). clear=False leaves the clearing to the caller (the viewport
+        clears once, then letterboxes)."""
         if clear:
-            self.ctx.clear(*background, 1.0, depth=1.0)
+            self.ctx.clear(*(background or self.background), 1.0, depth=1.0)
         if self.frame is None:
             return
         f = self.frame

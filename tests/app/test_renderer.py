@@ -52,6 +52,9 @@ def test_shader_compiles_and_draws_the_frame_as_it_is(gl_context):
     r = FrameRenderer(gl_context)
     blank = render_offscreen(r, (W, H))
     assert (blank == blank[0, 0]).all()  # no frame yet: background only
+    r.background = (1.0, 0.0, 1.0)  # what scripts/window_check.py counts as nothing drawn
+    assert (render_offscreen(r, (W, H)) == [255, 0, 255]).all()
+    r.background = (0.08, 0.08, 0.09)
     rgb = smooth_image()
     r.set_frame(frame(rgb))
     out = render_offscreen(r, (W, H))

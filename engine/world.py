@@ -45,7 +45,7 @@ from engine.models.generator import (
     distance_to,
     inpaint_depth,
 )
-from engine.models.layout import Layout, guide_features
+from engine.models.layout import SKY, Layout, guide_features
 from engine.models.refiner import NoRefiner
 
 
@@ -275,7 +275,7 @@ def layout_depth(
         (1 - a) * torch.log(near.clamp(min=1e-6)) + a * torch.log(traced_depth.clamp(min=1e-6))
     )
     mixed = torch.where(finite, mixed, near)
-    sky = (traced == 0) & (a >= 1)
+    sky = (traced == SKY) & (a >= 1)
     out = torch.where(hole, mixed, depth)
     return torch.where(hole & sky, math.inf, out)
 
@@ -730,9 +730,14 @@ class World:
 
     def _guides(self, layout: Layout, cameras) -> list[Tensor | None]:
         """Guides of the recent frames from their cameras (the layout's classes)."""
-        return [
-            None if c is None else guide_features(layout, c, layout.trace(c)[0]) for c in cameras
-        ]
+        guides = []
+        for c in cameras:
+            if c is None:
+                guides.append(None)
+                continue
+            classes, traced_depth = layout.trace(c)  # traced once for classes and scale
+            guides.append(guide_features(layout, c, classes, traced_depth=traced_depth))
+        return guides
 
     def view(self, pose) -> tuple[Tensor, Readout]:
         """What the memory holds from a pose, refined and decoded, without generating or

@@ -287,13 +287,12 @@ def guide_features(
     h, w = classes.shape
     relief = torch.zeros(h, w)
     traced = layout.trace(camera)[1] if traced_depth is None else traced_depth
+    size = traced.float()  # the world size a token covers, times the focal length
     if depth is not None:
         ok = torch.isfinite(depth) & (depth > 0) & torch.isfinite(traced) & (traced > 0)
         ratio = torch.where(ok, depth.float() / torch.where(ok, traced, 1.0), 1.0)
         relief = torch.where(ok, torch.log(ratio).clamp(-2.0, 1.0), 0.0)
-    own = depth is not None
-    seen = (torch.isfinite(depth) & (depth > 0)) if own else torch.zeros(h, w, dtype=torch.bool)
-    size = torch.where(seen, depth.float() if own else 0.0, traced.float())
+        size = torch.where(torch.isfinite(depth) & (depth > 0), depth.float(), size)
     ok = torch.isfinite(size) & (size > 0)
     focal = math.sqrt(camera.fx * camera.fy)
     scale = torch.where(ok, torch.log2(torch.where(ok, size, 1.0) / focal), 0.0)

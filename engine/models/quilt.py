@@ -154,8 +154,13 @@ class QuiltGenerator:
             return x
         used = torch.zeros(tokens)  # how often each pool token was copied in this frame
         src2 = (src * src).T.contiguous()  # (C b^2, N)
-        guide_cost = None
+        guide_cost = (src_guide * src_guide).T.contiguous() if guided else None
         detail = None
+        if self.detail_weight:
+            v = src.reshape(src.shape[0], c, b * b)
+            detail = _detail_deficit(
+                ((v - v.mean(-1, keepdim=True)) ** 2).sum((1, 2)), src_guide, b
+            )
         ys = _starts(h, b, s)
         xs = _starts(w, b, s)
         # blocks holding a hole, those reaching nearest to the known region first (a block
@@ -198,15 +203,9 @@ class QuiltGenerator:
             if guided:
                 g = guide.reshape(guide.shape[0], -1)[:, idx].permute(1, 0, 2).reshape(len(ids), -1)
                 gm = need.float().repeat(1, guide.shape[0])
-                if guide_cost is None:
-                    guide_cost = (src_guide * src_guide).T.contiguous()
                 gcost = gm @ guide_cost - 2.0 * (g * gm) @ src_guide.T
                 cost = cost + self.guide_weight * (gcost + (gm * g * g).sum(1, keepdim=True))
-            if self.detail_weight:
-                if detail is None:
-                    v = src.reshape(src.shape[0], c, b * b)
-                    detail = ((v - v.mean(-1, keepdim=True)) ** 2).sum((1, 2))
-                    detail = _detail_deficit(detail, src_guide, b)
+            if detail is not None:  # sources blander than their class's median cost more
                 cost = cost + self.detail_weight * need.float().mean(1, keepdim=True) * detail
             if self.reuse_weight:  # the tokens it would write, copied before in this frame
                 cost = cost + self.reuse_weight * (need.float() @ used[pos].T)

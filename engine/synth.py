@@ -540,9 +540,12 @@ class StreetScene:
     movers: tuple[Mover, ...]
     extent: tuple[float, float, float, float]
     seed: int = 0
+    weather: str = "clear"  # one of WEATHERS: the sky, the light and the fog (WEATHERS)
     _tables: dict[str, Tensor] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.weather not in WEATHERS:
+            raise ValueError(f"weather must be one of {', '.join(WEATHERS)}, got {self.weather!r}")
         textures = [self.ground]  # texture 0 is the ground's
         parts = tuple(part for mover in self.movers for part in mover.parts)
         tables = {
@@ -586,9 +589,16 @@ class StreetScene:
             dynamic.index_select(0, seen)[:, None], shift[part.index_select(0, seen)], 0.0
         )
         albedo = _albedo(points - anchor, seen_hits, tab)
-        rgb.index_copy_(0, seen, (albedo * _lambert(seen_hits.normal)[:, None]).clamp(0.0, 1.0))
+        weather = WEATHERS[self.weather]
+        lit = albedo * _lambert(seen_hits.normal)[:, None] * torch.tensor(weather.light)
+        if weather.visibility:  # fog: the colour fades to the fog's with the distance
+            distance = seen_hits.t * dirs.index_select(0, seen).norm(dim=1)
+            fade = 1.0 - torch.exp(-distance / weather.visibility)
+            lit = torch.lerp(lit, torch.tensor(weather.horizon), fade[:, None])
+        rgb.index_copy_(0, seen, lit.clamp(0.0, 1.0))
         escaping = sky.nonzero()[:, 0]
-        rgb.index_copy_(0, escaping, _sky_colour(dirs.index_select(0, escaping), self.seed))
+        sky_rgb = _sky_colour(dirs.index_select(0, escaping), self.seed, weather)
+        rgb.index_copy_(0, escaping, sky_rgb)
         return SynthView(
             rgb=rgb.T.reshape(3, h, w).contiguous(),
             depth=hits.t.reshape(h, w),
@@ -662,8 +672,9 @@ class StreetScene:
         return torch.tensor(rows, dtype=torch.float32).reshape(-1, 3)
 
 
-def street_scene(seed: int = 0) -> StreetScene:
+def street_scene(seed: int = 0, weather: str = "clear") -> StreetScene:
     """A street along +z, built by `seed` (deterministic). +y is down; lengths in metres.
+    `weather` (WEATHERS) sets the sky, the light and the fog; the geometry is the seed's.
 
     The ground is y = GROUND_Y = 1.5, so a camera at the origin stands at eye height on the
     centre line of the road, looking down the street. Road |x| < 3.5 with a dashed centre
@@ -696,7 +707,7 @@ def street_scene(seed: int = 0) -> StreetScene:
         _car(rng, (-LANE_X, 0.0, rng.uniform(35.0, 60.0)), -rng.uniform(5.0, 8.0)),
     )
     extent = (-60.0, 60.0, -60.0, 140.0)
-    return StreetScene(ground, tuple(solids), movers, extent, seed=seed)
+    return StreetScene(ground, tuple(solids), movers, extent, seed=seed, weather=weather)
 
 
 def _building_row(rng: random.Random, side: float) -> list[Box]:
@@ -1309,20 +1320,79 @@ _TEXTURE_KINDS = {
 
 # --------------------------------------------------------------------------- sky
 
-_HORIZON = (0.80, 0.86, 0.92)
-_ZENITH = (0.25, 0.45, 0.82)
+
+@dataclass(frozen=True)
+class Weather:
+    """The sky and light of a street: the sky's colours at the horizon and the zenith (and
+    of its clouds, covering `cloud_cover` of it, 0-1), the glow around the key light, the
+    light's colour times the surfaces' shading, and the fog's visibility in metres (0: no
+    fog; surfaces fade to the horizon colour as 1 - exp(-distance / visibility))."""
+
+    horizon: tuple[float, float, float]
+    zenith: tuple[float, float, float]
+    cloud: tuple[float, float, float] = (0.97, 0.97, 0.96)
+    cloud_cover: float = 0.9
+    glow: float = 1.0
+    light: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    visibility: float = 0.0
+
+
+WEATHERS = {
+    # the sample street's: a clear day with soft clouds
+    "clear": Weather(horizon=(0.80, 0.86, 0.92), zenith=(0.25, 0.45, 0.82)),
+    # after sunset: a deep blue sky, dark surfaces
+    "dusk": Weather(
+        horizon=(0.36, 0.42, 0.60),
+        zenith=(0.05, 0.09, 0.26),
+        cloud=(0.22, 0.24, 0.34),
+        cloud_cover=0.5,
+        glow=0.15,
+        light=(0.32, 0.34, 0.45),
+    ),
+    # a grey sky, flat light, a little haze
+    "overcast": Weather(
+        horizon=(0.80, 0.81, 0.83),
+        zenith=(0.60, 0.62, 0.66),
+        cloud=(0.70, 0.71, 0.73),
+        cloud_cover=1.0,
+        glow=0.0,
+        light=(0.78, 0.78, 0.80),
+        visibility=400.0,
+    ),
+    # fog: a white-grey sky and everything far fading into it
+    "fog": Weather(
+        horizon=(0.78, 0.79, 0.80),
+        zenith=(0.70, 0.71, 0.73),
+        cloud=(0.76, 0.77, 0.78),
+        cloud_cover=0.6,
+        glow=0.0,
+        light=(0.75, 0.75, 0.76),
+        visibility=45.0,
+    ),
+    # the sun low: an orange horizon under a blue-violet sky, warm light
+    "sunset": Weather(
+        horizon=(0.98, 0.62, 0.36),
+        zenith=(0.28, 0.32, 0.58),
+        cloud=(0.95, 0.70, 0.55),
+        cloud_cover=0.6,
+        glow=1.5,
+        light=(0.95, 0.75, 0.58),
+    ),
+}
+"""The weathers a street can have (StreetScene.weather); the depth network trains on all."""
+
 _HAZE = (0.70, 0.72, 0.74)  # below the horizon, beyond the end of the ground
 _SUN_GLOW = (1.0, 0.88, 0.65)
-_CLOUD = (0.97, 0.97, 0.96)
 
 
-def _sky_colour(dirs: Tensor, seed: int) -> Tensor:
+def _sky_colour(dirs: Tensor, seed: int, weather: Weather = WEATHERS["clear"]) -> Tensor:
     """(Q,3) colour of rays (Q,3) that escape, from their direction only: a gradient from
     the horizon to the zenith, a glow around the key light's direction and soft clouds on a
-    plane above (fading towards the horizon); haze below the horizon."""
+    plane above (fading towards the horizon); haze below the horizon. Colours: `weather`'s."""
     d = dirs / dirs.norm(dim=1, keepdim=True)
     rise = -d[:, 1]  # sine of the elevation (+y is down)
-    horizon, zenith, haze = (torch.tensor(c) for c in (_HORIZON, _ZENITH, _HAZE))
+    horizon, zenith = torch.tensor(weather.horizon), torch.tensor(weather.zenith)
+    haze = torch.tensor(_HAZE) if not weather.visibility else horizon
     colour = torch.lerp(horizon, zenith, rise.clamp(min=0.0).pow(0.6)[:, None])
     colour = torch.where(
         (rise < 0)[:, None],
@@ -1332,7 +1402,7 @@ def _sky_colour(dirs: Tensor, seed: int) -> Tensor:
     sun = torch.tensor(_LIGHTS[0][0])
     closeness = d @ (sun / sun.norm()) - 1.0  # cos(angle to the sun) - 1, in [-2, 0]
     glow = 0.35 * torch.exp(30.0 * closeness) + 0.5 * torch.exp(2000.0 * closeness)
-    colour = colour + glow[:, None] * torch.tensor(_SUN_GLOW)
+    colour = colour + weather.glow * glow[:, None] * torch.tensor(_SUN_GLOW)
     # Clouds: the point where the ray meets a plane above, at the same height for every ray.
     reach = 1.0 / rise.clamp(min=0.05)
     seeds = torch.full_like(rise, seed * 7919 + 12345, dtype=torch.int64)
@@ -1340,5 +1410,5 @@ def _sky_colour(dirs: Tensor, seed: int) -> Tensor:
     cover = ((density - 0.48) / 0.22).clamp(0.0, 1.0)
     cover = cover * cover * (3 - 2 * cover) * ((rise - 0.02) / 0.2).clamp(0.0, 1.0)
     shade = 0.85 + 0.15 * _fbm(d[:, 0] * reach * 6.0, d[:, 2] * reach * 6.0, seeds + 1, 2)
-    cloud = torch.tensor(_CLOUD) * shade[:, None]
-    return torch.lerp(colour, cloud, (0.9 * cover)[:, None]).clamp(0.0, 1.0)
+    cloud = torch.tensor(weather.cloud) * shade[:, None]
+    return torch.lerp(colour, cloud, (weather.cloud_cover * cover)[:, None]).clamp(0.0, 1.0)

@@ -12,7 +12,11 @@ poses:
   rendered time, which is random in [0, 20) s); eye height 1.5 -+ 0.4 above the floor;
 - orientation: yaw uniform; a quarter of the views level, the others pitched within
   +-20 degrees and rolled within +-5 degrees;
-- field of view: vertical, uniform in [45, 80] degrees.
+- field of view: vertical, uniform in [45, 80] degrees;
+- weather (streets): clear for 1 - `--weather-share` of the views (0.6 by default), else one
+  of the other engine.synth.WEATHERS at random (dusk, overcast, fog, sunset), so the sky a
+  real photo has (a deep blue dusk, a grey overcast or fog, an orange sunset) reads as sky
+  and not as a wall, and things fading into fog read as far.
 
 Each view is rendered at twice the network's size (256x192) and brought to 128x96 by the
 network's own input filter (engine.models.depth_net.downsample); the targets are the mean
@@ -27,12 +31,17 @@ plus SKY_WEIGHT x binary cross-entropy of the sky logit against the sky fraction
 AdamW, one-cycle cosine schedule, gradient clipping at 1; augmentation: horizontal flips (of
 image, prior and targets), per-channel gains, brightness and gamma on the image the network
 sees. A few views of one more room and street (seeds after the training ones) report progress.
+
+`--init WEIGHTS` starts from trained weights instead of a random network (a fine-tune: the
+record keeps the first training's under "init_training").
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import json
 import math
 import random
 import sys
@@ -118,19 +127,40 @@ def targets(view: synth.SynthView, size: tuple[int, int]) -> tuple[torch.Tensor,
     return rgb, log_depth, valid, sky
 
 
-def render_set(kind: str, seeds: list[int], views: int, seed: int, cfg: DepthNetConfig) -> dict:
+def pick_weather(rng: random.Random, share: float) -> str:
+    """ "clear" for 1 - share of the calls, else another of engine.synth.WEATHERS."""
+    others = [name for name in synth.WEATHERS if name != "clear"]
+    return rng.choice(others) if rng.random() < share else "clear"
+
+
+def render_set(
+    kind: str,
+    seeds: list[int],
+    views: int,
+    seed: int,
+    cfg: DepthNetConfig,
+    weather_share: float = 0.0,
+) -> dict:
     """Render `views` random views of each scene: tensors stacked over all views, keys
-    rgb (N, 3, h, w), log_prior, log_depth, valid, sky (N, 1, h, w)."""
+    rgb (N, 3, h, w), log_prior, log_depth, valid, sky (N, 1, h, w). A street view has
+    another weather than clear with probability `weather_share` (pick_weather)."""
     prior = EmbeddedDepth(network=False)
     size = (cfg.height, cfg.width)
     rows = {key: [] for key in ("rgb", "log_prior", "log_depth", "valid", "sky")}
     for scene_seed in seeds:
         scene = synth.room_scene(scene_seed) if kind == "room" else synth.street_scene(scene_seed)
         rng = random.Random(f"{seed}-{kind}-{scene_seed}")
+        weathers = {"clear": scene}
         for _ in range(views):
             pose, fov, time = random_view(scene, rng)
             camera = Camera.from_fov(fov, 2 * cfg.width, 2 * cfg.height, pose)
-            rgb, log_depth, valid, sky = targets(scene.render(camera, time), size)
+            shown = scene
+            if kind == "street" and weather_share > 0:
+                name = pick_weather(rng, weather_share)
+                if name not in weathers:
+                    weathers[name] = dataclasses.replace(scene, weather=name)
+                shown = weathers[name]
+            rgb, log_depth, valid, sky = targets(shown.render(camera, time), size)
             rows["rgb"].append(rgb)
             rows["log_prior"].append(prior.estimate_prior(rgb).depth.log()[None])
             rows["log_depth"].append(log_depth)
@@ -210,8 +240,11 @@ def train(
     streets: int,
     views: int,
     checkpoint_every: int = 0,
+    weather_share: float = 0.0,
+    init: Path | None = None,
 ) -> dict:
-    """Render the data, train, save the weights + record to `out`; returns the record."""
+    """Render the data, train, save the weights + record to `out`; returns the record.
+    `init`: weights to start from (else a random network of `cfg`)."""
     torch.manual_seed(seed)
     t_start = time.perf_counter()
     room_seeds = list(range(FIRST_SEED, FIRST_SEED + rooms))
@@ -219,18 +252,26 @@ def train(
     log(f"rendering {views} views of rooms {room_seeds} and streets {street_seeds}")
     data = concat(
         render_set("room", room_seeds, views, seed, cfg),
-        render_set("street", street_seeds, views, seed, cfg),
+        render_set("street", street_seeds, views, seed, cfg, weather_share),
     )
     held_views = max(2, views // 4)
     held = concat(
         render_set("room", [FIRST_SEED + rooms], held_views, seed, cfg),
-        render_set("street", [FIRST_SEED + streets], held_views, seed, cfg),
+        render_set("street", [FIRST_SEED + streets], held_views, seed, cfg, weather_share),
     )
     n = data["rgb"].shape[0]
     render_min = (time.perf_counter() - t_start) / 60
     log(f"  {n} training views, {held['rgb'].shape[0]} held out ({render_min:.1f} min)")
 
-    net = DepthNet.random(cfg, seed=seed)
+    init_record = None
+    if init is not None:
+        net = DepthNet.load(init)
+        record_path = Path(init).with_suffix(".json")
+        if record_path.is_file():
+            init_record = json.loads(record_path.read_text()).get("training")
+        log(f"  starting from {init}")
+    else:
+        net = DepthNet.random(cfg, seed=seed)
     model = net.model.train()
     log(f"  network: {net.num_parameters()} parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -287,6 +328,9 @@ def train(
             "held_out_abs_rel": round(held_net, 4),
             "held_out_prior_abs_rel": round(held_prior, 4),
             "held_out_sky_accuracy": round(sky_acc, 4),
+            "weather_share": weather_share,
+            "init": None if init is None else Path(init).name,
+            "init_training": init_record,
             "minutes": round((time.perf_counter() - t_start) / 60, 1),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
@@ -311,6 +355,13 @@ def main(argv=None) -> int:
     p.add_argument("--streets", type=int, default=24, help="street scenes (seeds 2, 3, ...)")
     p.add_argument("--views", type=int, default=64, help="random views per scene")
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument(
+        "--weather-share",
+        type=float,
+        default=0.6,
+        help="share of street views in another weather than clear (module docstring)",
+    )
+    p.add_argument("--init", type=Path, default=None, help="start from these weights")
     p.add_argument("--smoke", action="store_true", help="tiny run: checks the script works")
     p.add_argument(
         "--checkpoint-every",
@@ -334,6 +385,8 @@ def main(argv=None) -> int:
         streets=args.streets,
         views=args.views,
         checkpoint_every=args.checkpoint_every,
+        weather_share=args.weather_share,
+        init=args.init,
     )
     return 0
 

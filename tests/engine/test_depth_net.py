@@ -3,6 +3,7 @@ the training script, and (when shipped) the trained weights on the held-out benc
 
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -247,6 +248,26 @@ def test_training_smoke_run_writes_loadable_weights(tmp_path):
     result = EmbeddedDepth(network=out).estimate(room_view().rgb)
     assert bool(torch.isfinite(result.depth).all()) and float(result.depth.min()) > 0
     assert net.cfg == DepthNetConfig()
+
+
+def test_weathers_are_picked_by_share():
+    rng = random.Random(0)
+    picks = [train_depth.pick_weather(rng, 0.6) for _ in range(2000)]
+    others = sum(p != "clear" for p in picks) / len(picks)
+    assert 0.55 < others < 0.65 and set(picks) == set(synth.WEATHERS)
+    assert {train_depth.pick_weather(rng, 0.0) for _ in range(50)} == {"clear"}
+
+
+def test_fine_tune_from_weights_keeps_the_first_record(tmp_path):
+    first = tmp_path / "first.safetensors"
+    assert train_depth.main(["--smoke", "--out", str(first)]) == 0
+    second = tmp_path / "second.safetensors"
+    args = ["--smoke", "--init", str(first), "--weather-share", "1", "--out", str(second)]
+    assert train_depth.main(args) == 0
+    record = json.loads(second.with_suffix(".json").read_text())["training"]
+    assert record["init"] == "first.safetensors" and record["weather_share"] == 1.0
+    assert record["init_training"]["steps"] == 3 and record["init_training"]["init"] is None
+    DepthNet.load(second)
 
 
 # --------------------------------------------------------------------------- shipped weights

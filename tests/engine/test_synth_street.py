@@ -268,3 +268,56 @@ def test_room_render_accepts_time_and_nothing_moves():
     a, b = room.render(camera), room.render(camera, time=5.0)
     assert torch.equal(a.rgb, b.rgb) and torch.equal(a.depth, b.depth)
     assert not b.dynamic.any() and not b.sky.any()
+
+
+# --------------------------------------------------------------------------- weather
+
+
+def test_weathers_change_the_light_and_sky_but_not_the_geometry():
+    from engine.synth import WEATHERS
+
+    camera = Camera.from_fov(FOV, 64, 48)
+    clear = street_scene(3).render(camera)
+    assert torch.equal(street_scene(3, weather="clear").render(camera).rgb, clear.rgb)
+    views = {name: street_scene(3, weather=name).render(camera) for name in WEATHERS}
+    for name, view in views.items():
+        assert torch.equal(view.depth, clear.depth) and torch.equal(view.sky, clear.sky), name
+        assert 0.0 <= float(view.rgb.min()) and float(view.rgb.max()) <= 1.0
+    sky, ground = clear.sky, ~clear.sky
+    luma = {name: v.rgb.mean(0) for name, v in views.items()}
+    # dusk: darker everywhere, a sky bluer than it is red
+    assert float(luma["dusk"][ground].mean()) < 0.5 * float(luma["clear"][ground].mean())
+    dusk_sky = views["dusk"].rgb[:, sky]
+    assert float((dusk_sky[2] - dusk_sky[0]).mean()) > 0.1
+    # overcast and fog: a grey sky (channels within 0.05 of each other)
+    for name in ("overcast", "fog"):
+        grey = views[name].rgb[:, sky]
+        assert float((grey.amax(0) - grey.amin(0)).mean()) < 0.05, name
+
+    # sunset: a warmer sky than a clear one (red over blue)
+    def warmth(view):
+        return float((view.rgb[0, sky] - view.rgb[2, sky]).mean())
+
+    assert warmth(views["sunset"]) > warmth(clear) + 0.2
+
+
+def test_fog_fades_far_surfaces_to_the_horizon_colour():
+    from engine.synth import WEATHERS
+
+    camera = Camera.from_fov(FOV, 64, 48)
+    fog = street_scene(3, weather="fog").render(camera)
+    clear = street_scene(3).render(camera)
+    horizon = torch.tensor(WEATHERS["fog"].horizon)[:, None]
+    seen = ~fog.sky
+    far = seen & (fog.depth > torch.quantile(fog.depth[seen], 0.9))
+    near = seen & (fog.depth < torch.quantile(fog.depth[seen], 0.1))
+    to_horizon = (fog.rgb - horizon[..., None]).abs().mean(0)
+    assert float(to_horizon[far].mean()) < 0.5 * float(to_horizon[near].mean())
+    # the near surfaces keep more of their own colour than the far ones
+    keep = (fog.rgb - clear.rgb).abs().mean(0)
+    assert float(keep[near].mean()) < float(keep[far].mean())
+
+
+def test_unknown_weather_is_refused():
+    with pytest.raises(ValueError, match="weather must be one of"):
+        street_scene(0, weather="hail")

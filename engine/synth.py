@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -540,11 +540,11 @@ class StreetScene:
     movers: tuple[Mover, ...]
     extent: tuple[float, float, float, float]
     seed: int = 0
-    weather: str = "clear"  # one of WEATHERS: the sky, the light and the fog (WEATHERS)
+    weather: str | Weather = "clear"  # a name in WEATHERS, or a Weather: sky, light, fog
     _tables: dict[str, Tensor] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.weather not in WEATHERS:
+        if not isinstance(self.weather, Weather) and self.weather not in WEATHERS:
             raise ValueError(f"weather must be one of {', '.join(WEATHERS)}, got {self.weather!r}")
         textures = [self.ground]  # texture 0 is the ground's
         parts = tuple(part for mover in self.movers for part in mover.parts)
@@ -589,7 +589,7 @@ class StreetScene:
             dynamic.index_select(0, seen)[:, None], shift[part.index_select(0, seen)], 0.0
         )
         albedo = _albedo(points - anchor, seen_hits, tab)
-        weather = WEATHERS[self.weather]
+        weather = self.weather if isinstance(self.weather, Weather) else WEATHERS[self.weather]
         lit = albedo * _lambert(seen_hits.normal)[:, None] * torch.tensor(weather.light)
         if weather.visibility:  # fog: the colour fades to the fog's with the distance
             distance = seen_hits.t * dirs.index_select(0, seen).norm(dim=1)
@@ -1380,6 +1380,27 @@ WEATHERS = {
     ),
 }
 """The weathers a street can have (StreetScene.weather); the depth network trains on all."""
+
+
+def vary(weather: Weather, rng: random.Random, amount: float = 1.0) -> Weather:
+    """Another weather like `weather`: each colour moved by up to 0.08 x amount per channel
+    (the sky's) or scaled by up to 20% (the light), the cloud cover by up to 0.2 and the
+    fog's visibility by a factor up to 2 either way, drawn from `rng`."""
+
+    def colour(c, spread=0.08 * amount):
+        return tuple(min(1.0, max(0.0, v + rng.uniform(-spread, spread))) for v in c)
+
+    gain = 1.0 + rng.uniform(-0.2, 0.2) * amount
+    return replace(
+        weather,
+        horizon=colour(weather.horizon),
+        zenith=colour(weather.zenith),
+        cloud=colour(weather.cloud),
+        cloud_cover=min(1.0, max(0.0, weather.cloud_cover + rng.uniform(-0.2, 0.2) * amount)),
+        light=tuple(min(1.2, v * gain) for v in colour(weather.light, 0.04 * amount)),
+        visibility=weather.visibility * 2.0 ** rng.uniform(-amount, amount),
+    )
+
 
 _HAZE = (0.70, 0.72, 0.74)  # below the horizon, beyond the end of the ground
 _SUN_GLOW = (1.0, 0.88, 0.65)

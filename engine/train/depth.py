@@ -16,7 +16,8 @@ poses:
 - weather (streets): clear for 1 - `--weather-share` of the views (0.6 by default), else one
   of the other engine.synth.WEATHERS at random (dusk, overcast, fog, sunset), so the sky a
   real photo has (a deep blue dusk, a grey overcast or fog, an orange sunset) reads as sky
-  and not as a wall, and things fading into fog read as far.
+  and not as a wall, and things fading into fog read as far; every view's weather varied
+  by engine.synth.vary (the sky's colours, the light, the clouds, the fog's visibility).
 
 Each view is rendered at twice the network's size (256x192) and brought to 128x96 by the
 network's own input filter (engine.models.depth_net.downsample); the targets are the mean
@@ -150,16 +151,13 @@ def render_set(
     for scene_seed in seeds:
         scene = synth.room_scene(scene_seed) if kind == "room" else synth.street_scene(scene_seed)
         rng = random.Random(f"{seed}-{kind}-{scene_seed}")
-        weathers = {"clear": scene}
         for _ in range(views):
             pose, fov, time = random_view(scene, rng)
             camera = Camera.from_fov(fov, 2 * cfg.width, 2 * cfg.height, pose)
             shown = scene
             if kind == "street" and weather_share > 0:
-                name = pick_weather(rng, weather_share)
-                if name not in weathers:
-                    weathers[name] = dataclasses.replace(scene, weather=name)
-                shown = weathers[name]
+                weather = synth.vary(synth.WEATHERS[pick_weather(rng, weather_share)], rng)
+                shown = dataclasses.replace(scene, weather=weather)
             rgb, log_depth, valid, sky = targets(shown.render(camera, time), size)
             rows["rgb"].append(rgb)
             rows["log_prior"].append(prior.estimate_prior(rgb).depth.log()[None])

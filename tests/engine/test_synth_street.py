@@ -321,3 +321,23 @@ def test_fog_fades_far_surfaces_to_the_horizon_colour():
 def test_unknown_weather_is_refused():
     with pytest.raises(ValueError, match="weather must be one of"):
         street_scene(0, weather="hail")
+
+
+def test_varied_weathers_stay_in_range_and_render():
+    import random
+
+    from engine.synth import WEATHERS, vary
+
+    for name, base in WEATHERS.items():
+        a, b = vary(base, random.Random(7)), vary(base, random.Random(7))
+        assert a == b and a != base, name
+        for c in (a.horizon, a.zenith, a.cloud):
+            assert all(0.0 <= v <= 1.0 for v in c)
+            assert max(abs(x - y) for x, y in zip(c, base.horizon if c is a.horizon else c)) <= 0.08
+        assert 0.0 <= a.cloud_cover <= 1.0
+        assert base.visibility / 2 - 1e-9 <= a.visibility <= 2 * base.visibility + 1e-9
+    camera = Camera.from_fov(FOV, 32, 24)
+    fog = vary(WEATHERS["fog"], random.Random(1))
+    view = street_scene(3, weather=fog).render(camera)
+    assert torch.equal(view.depth, street_scene(3).render(camera).depth)
+    assert not torch.equal(view.rgb, street_scene(3, weather="fog").render(camera).rgb)

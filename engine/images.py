@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.files import atomic_path
 
 MIN_SIDE = 16
 """Smallest accepted width and height, in pixels (after EXIF rotation and any resize)."""
@@ -289,8 +290,8 @@ def _to_unit_float(im: Image.Image, source_mode: str, notes: list[str]) -> np.nd
 def save_png_atomic(path: str | os.PathLike, rgb) -> None:
     """Write rgb (3, H, W) float in [0, 1] (tensor or array) as an 8-bit RGB PNG at `path`.
 
-    Values are clamped to [0, 1] and rounded. The file is written to a temporary file in the
-    same folder and moved over `path` with os.replace, so readers never see a partial PNG.
+    Values are clamped to [0, 1] and rounded. Written atomically (engine.files.atomic_path):
+    readers never see a partial PNG.
     """
     array = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
     if array.ndim != 3 or array.shape[0] != 3 or 0 in array.shape:
@@ -300,17 +301,5 @@ def save_png_atomic(path: str | os.PathLike, rgb) -> None:
     if not np.isfinite(array).all():
         raise ValueError("save_png_atomic: rgb contains NaN or infinite values")
     pixels = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8).transpose(1, 2, 0)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(pixels), "RGB").save(tmp, format="PNG")

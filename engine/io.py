@@ -30,19 +30,12 @@ from pathlib import Path
 import torch
 
 from engine.camera import Camera
+from engine.files import atomic_write, public, replace_folder, temporary_beside
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
 
 WORLD_FORMAT = "latentscape.world"
 WORLD_VERSION = 1
-
-
-def _public(path: Path, folder: bool = False) -> None:
-    """Give a file or folder made by mkstemp / mkdtemp (private: 0600 / 0700) the mode a
-    plain open() or mkdir() would have given it under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
 
 
 def save_world(world: World, path: str | os.PathLike) -> Path:
@@ -85,32 +78,14 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
             state["seed_depth"] = world.seed_depth.float().contiguous()
         save_file(state, str(tmp / "state.safetensors"))
         save_png_atomic(tmp / "thumbnail.png", world.codec.decode(world.seed_latent[None])[0])
-        _public(tmp, folder=True)
+        public(tmp, folder=True)
         for file in tmp.iterdir():
-            _public(file)
-        _replace_folder(tmp, path)
+            public(file)
+        replace_folder(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Put the folder `new` where `target` is, by renames only."""
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{target} exists and is not a world folder: not overwritten")
-    if not target.exists():
-        os.replace(new, target)
-        return
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        os.replace(old, target)  # put the previous world back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=None) -> World:
@@ -218,13 +193,7 @@ class VideoWriter:
         if width % 2 or height % 2:
             raise ValueError(f"video width and height must be even, got {width}x{height}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
-        _public(self.tmp)
+        self.tmp = temporary_beside(self.path)  # renamed over path by close()
         self.frames = 0
         self.size = (width, height)
         self.container = av.open(str(self.tmp), mode="w", format="mp4")
@@ -351,7 +320,7 @@ def save_poses(path: str | os.PathLike, segments: list[list[torch.Tensor]]) -> N
         "version": 1,
         "segments": [[torch.as_tensor(p).tolist() for p in seg] for seg in segments],
     }
-    _write_atomic(path, (json.dumps(payload) + "\n").encode())
+    atomic_write(path, (json.dumps(payload) + "\n").encode())
 
 
 # --------------------------------------------------------------------------- exports
@@ -386,7 +355,7 @@ def export_ply(memory: LatentMemory, codec, path: str | os.PathLike) -> int:
     )
     rows = np.zeros(n, dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)])
     rows["xyz"], rows["rgb"] = xyz.numpy(), rgb.numpy()
-    _write_atomic(Path(path), header.encode("ascii") + rows.tobytes())
+    atomic_write(Path(path), header.encode("ascii") + rows.tobytes())
     return n
 
 
@@ -403,19 +372,6 @@ def read_ply(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     )
     rows = np.frombuffer(data[end:], dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)], count=n)
     return torch.from_numpy(rows["xyz"].copy()), torch.from_numpy(rows["rgb"].copy())
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        _public(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # OpenCV camera axes (x right, y down, z forward) -> OpenGL / nerfstudio (x right, y up,
@@ -474,7 +430,7 @@ def export_frames(folder: str | os.PathLike, frames: torch.Tensor, cameras: list
             for name, cam in zip(names, cameras)
         ],
     }
-    _write_atomic(folder / "transforms.json", (json.dumps(transforms, indent=1) + "\n").encode())
+    atomic_write(folder / "transforms.json", (json.dumps(transforms, indent=1) + "\n").encode())
     intrinsics: dict[tuple, int] = {}
     image_lines = ["# IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME", "# (world-to-camera)"]
     for i, (name, cam) in enumerate(zip(names, cameras), start=1):
@@ -489,9 +445,9 @@ def export_frames(folder: str | os.PathLike, frames: torch.Tensor, cameras: list
     for (w, h, fx, fy, cx, cy), cam_id in intrinsics.items():
         camera_lines.append(f"{cam_id} PINHOLE {w} {h} {fx!r} {fy!r} {cx!r} {cy!r}")
     sparse = folder / "sparse" / "0"
-    _write_atomic(sparse / "cameras.txt", ("\n".join(camera_lines) + "\n").encode())
-    _write_atomic(sparse / "images.txt", ("\n".join(image_lines) + "\n").encode())
-    _write_atomic(sparse / "points3D.txt", b"# 3D point list: empty\n")
+    atomic_write(sparse / "cameras.txt", ("\n".join(camera_lines) + "\n").encode())
+    atomic_write(sparse / "images.txt", ("\n".join(image_lines) + "\n").encode())
+    atomic_write(sparse / "points3D.txt", b"# 3D point list: empty\n")
     return folder
 
 

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation, RotationSpline
 
-from engine.io import OPENCV_TO_OPENGL, _write_atomic, read_json
+from engine.files import atomic_write
+from engine.io import OPENCV_TO_OPENGL, read_json
 
 FORMAT = "latentscape.camera_path"
 VERSION = 1
@@ -457,7 +458,7 @@ def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape
         raise ValueError(f"path format must be 'latentscape' or 'nerfstudio', got {fmt!r}")
     data = to_dict(path) if fmt == "latentscape" else to_nerfstudio(path)
     file = Path(file)
-    _write_atomic(file, (json.dumps(data, indent=1) + "\n").encode())
+    atomic_write(file, (json.dumps(data, indent=1) + "\n").encode())
     return file
 
 

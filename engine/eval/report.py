@@ -12,6 +12,8 @@ from pathlib import Path
 
 from torch import Tensor
 
+from engine.files import atomic_write
+
 FACTOR = 8
 """Frame sizes are multiples of this (the codec's factor)."""
 
@@ -92,13 +94,11 @@ def grid_sheet(
 def write_report(folder: str | Path, json_name: str, data: dict, sheet_name: str, sheet):
     """folder/json_name (data, NaN and inf as null) and folder/sheet_name (a PIL image, PNG),
     each written atomically. Returns the two paths."""
-    from engine.io import _write_atomic
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, sheet_path = folder / json_name, folder / sheet_name
-    _write_atomic(json_path, (json.dumps(json_safe(data), indent=1) + "\n").encode())
+    atomic_write(json_path, (json.dumps(json_safe(data), indent=1) + "\n").encode())
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
-    _write_atomic(sheet_path, buffer.getvalue())
+    atomic_write(sheet_path, buffer.getvalue())
     return json_path, sheet_path

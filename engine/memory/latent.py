@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from engine.camera import Camera
+from engine.files import atomic_path
 from engine.memory.sky import SkyDome
 from engine.memory.store import (
     ChunkStore,
@@ -662,15 +661,8 @@ class LatentMemory:
             "segment": self.segment,
             "frame": self.frame.to_dict() if self.frame is not None else None,
         }
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(arrays, tmp, metadata={"latentscape": json.dumps(header)})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            save_file(arrays, str(tmp), metadata={"latentscape": json.dumps(header)})
 
     @classmethod
     def load(cls, path) -> LatentMemory:

@@ -11,22 +11,20 @@ from pathlib import Path
 
 from torch import nn
 
+from engine.files import atomic_path, atomic_write
+
 
 def save_model(model: nn.Module, config, path: str | os.PathLike, extra: dict | None = None):
     """Write the weights and {"config": asdict(config), **extra}, each file atomically
-    (written beside its target and renamed over it: a reader never sees half a file)."""
+    (engine.files: a reader never sees half a file)."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-    cfg = path.with_suffix(".json")
-    tmp = cfg.with_name(cfg.name + ".tmp")
-    tmp.write_text(json.dumps({"config": asdict(config), **(extra or {})}, indent=2) + "\n")
-    os.replace(tmp, cfg)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    record = {"config": asdict(config), **(extra or {})}
+    atomic_write(path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
 
 
 def load_model(path: Path, config_class, model_class, what: str, train: str) -> nn.Module:

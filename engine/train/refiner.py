@@ -58,6 +58,7 @@ import torch.nn.functional as F
 
 from engine.camera import Camera, rotation_about
 from engine.eval.metrics import psnr
+from engine.files import atomic_path
 from engine.memory.latent import LatentMemory, pool_depth
 from engine.models.embedded_codec import EmbeddedCodec
 from engine.models.refiner import (
@@ -591,20 +592,17 @@ def train(args) -> dict:
             }
             EmbeddedRefiner(model.eval()).save(out, {"training": record})
             model.train()
-            tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "step": step,
-                    "minutes": minutes,
-                    "config": asdict(cfg),
-                    "args": vars(args) | {"out": str(args.out)},
-                    "phases": phases,
-                },
-                tmp,
-            )
-            tmp.replace(ckpt_path)
+            state = {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "step": step,
+                "minutes": minutes,
+                "config": asdict(cfg),
+                "args": vars(args) | {"out": str(args.out)},
+                "phases": phases,
+            }
+            with atomic_path(ckpt_path) as tmp:
+                torch.save(state, tmp)
             log(f"saved {out} at step {step} ({ev})")
     return record
 

@@ -14,8 +14,9 @@ is saved (atomically, like every save) to that recovery folder, and `save_recove
 it on demand (the window does on close, when the world has unsaved changes).
 
 Generation policy (`_on_move`): the view at a pose is the memory's readout, decoded. When
-the readout's holes cover more than `generate_threshold` of it and generation is on, a
-segment is generated along the camera's motion, ahead of it: `frames_per_segment` poses
+the readout's holes cover more than `generate_threshold` of it and generation is on (was on
+when the move was made, and still is: `set_generating` acts at once, a move waiting or
+being shown is judged by the flag it was made under), a segment is generated along the camera's motion, ahead of it: `frames_per_segment` poses
 from the current pose to where the same motion would bring the camera `lookahead_s`
 seconds later (rotation and translation extrapolated, `engine.camera.interpolate_pose`).
 Each generated frame is shown as it comes (the viewport warps it to the current camera).
@@ -169,7 +170,8 @@ class EngineBridge(QObject):
         self._pca: tuple | None = None  # (mean, basis, lo, hi) of the open world's latents
         self._lock = threading.Condition()
         self._commands: deque = deque()
-        self._pose: tuple[np.ndarray, float] | None = None  # newest pose and its time
+        # newest pose, its time, and whether generation was on when it was posted
+        self._pose: tuple[np.ndarray, float, bool] | None = None
         self._cancel = threading.Event()
         self._stop = False
         self._generating = False
@@ -193,7 +195,10 @@ class EngineBridge(QObject):
             self.error.emit(f"camera pose must be a finite 4x4 matrix, got shape {pose.shape}")
             return
         with self._lock:
-            self._pose = (pose, time.monotonic())
+            # a move generates only if generation was on when it was made: turning it on
+            # while the engine is still showing an earlier move does not make that move
+            # generate (it did, now and then, at a pose the user had already left)
+            self._pose = (pose, time.monotonic(), self._generating)
             self._lock.notify()
 
     def set_generating(self, on: bool) -> None:
@@ -354,14 +359,14 @@ class EngineBridge(QObject):
                 self._show(self._last_pose[0])
             self._changed()
 
-    def _on_move(self, pose: np.ndarray, at: float) -> None:
+    def _on_move(self, pose: np.ndarray, at: float, generating: bool) -> None:
         world = self._world
         if world is None:
             return
         previous, self._last_pose = self._last_pose, (pose, at)
         r = self._show(pose)
         holes = 1.0 - float(r.known.float().mean())
-        if not self._generating or holes <= self.generate_threshold:
+        if not (generating and self._generating) or holes <= self.generate_threshold:
             return
         self._generate(self._ahead(previous, pose, at))
 
@@ -464,8 +469,7 @@ class EngineBridge(QObject):
         occ = memory.occupancy(self.map_resolution)
         poses = torch.stack(world.trajectory)
         positions = poses[:, :3, 3]
-        n = world.config.frames_per_segment
-        keys = positions[[0, *range(n, len(positions), n)]] if len(positions) > 1 else positions
+        keys = torch.stack(world.segment_poses)[:, :3, 3]
         frame = memory.frame
         self.memory_map.emit(
             MemoryMap(

@@ -4,6 +4,8 @@ A saved world is a folder (by convention named `*.lsworld`) holding
 
     world.json           {"format": "latentscape.world", "version": 1, "config": WorldConfig,
                           "camera": the seed camera, "segments": n, "trajectory": [4x4, ...],
+                          "segment_ends": the trajectory's length after each segment
+                          (absent in older saves: every frames_per_segment poses),
                           "codec": {"name", "channels", "factor"}}
     memory.safetensors   the LatentMemory (its own format, engine/memory/latent.py)
     state.safetensors    seed_latent (C, h, w) float32 and recent (k, C, h, w) float32: what the
@@ -63,6 +65,7 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
             "camera": world.camera.to_dict(),
             "segments": world.segments,
             "trajectory": [p.tolist() for p in world.trajectory],
+            "segment_ends": list(world.segment_ends),
             "codec": {
                 "name": world.codec.name,
                 "channels": world.codec.channels,
@@ -118,6 +121,11 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
         camera = Camera.from_dict(header["camera"])
         segments = int(header["segments"])
         trajectory = [torch.tensor(p, dtype=torch.float64) for p in header["trajectory"]]
+        ends = header.get("segment_ends")
+        if ends is None:  # saved before they were recorded: segments of the configured length
+            n = int(header["config"].get("frames_per_segment", 8))
+            ends = [min(1 + k * n, len(trajectory)) for k in range(1, segments + 1)]
+        ends = [int(e) for e in ends]
         saved_codec = header["codec"]
         channels, factor = int(saved_codec["channels"]), int(saved_codec["factor"])
     except (KeyError, TypeError, ValueError) as e:
@@ -164,6 +172,13 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
         )
     if (camera.width, camera.height) != (config.width, config.height):
         raise ValueError(f"{meta_path}: the camera's size does not match the config's")
+    if len(ends) != segments or any(
+        not 1 <= a <= b <= len(trajectory) for a, b in zip([1, *ends], ends)
+    ):
+        raise ValueError(
+            f"{meta_path}: segment_ends must be {segments} rising trajectory lengths up to "
+            f"{len(trajectory)}, got {ends}"
+        )
     world.memory = memory
     world.camera = camera
     world.seed_latent = seed_latent
@@ -171,6 +186,7 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
     world.recent = list(recent)
     world.segments = segments
     world.trajectory = trajectory
+    world.segment_ends = ends
     return world
 
 

@@ -343,6 +343,8 @@ class World:
         self.recent: list[Tensor] = []  # latents of the latest frames, newest last
         self.segments = 0  # segments generated so far
         self.trajectory: list[Tensor] = []  # every pose rendered, (4, 4) each
+        # the trajectory's length after each segment: segment k ends at trajectory[ends[k-1] - 1]
+        self.segment_ends: list[int] = []
         self.dynamic: Tensor | None = None  # (h, w) bool: seed tokens the dynamic mask kept out
         self.seed_depth: Tensor | None = None  # (h, w) the seed tokens' depth (+inf: sky)
         self._layout: tuple[Layout, Tensor] | None = None  # the layout and the seed's guide
@@ -449,6 +451,7 @@ class World:
         self.recent = []
         self.segments = 0
         self.trajectory = [camera.pose.clone()]
+        self.segment_ends = []
         self.dynamic = None if keep is None else ~keep
         self._undo = []
         return self.codec.decode(latent[None])[0]
@@ -518,6 +521,12 @@ class World:
         return n
 
     @property
+    def segment_poses(self) -> list[Tensor]:
+        """The seed pose and the last pose of every segment (4, 4) each: where the flight
+        stood when each segment ended (the minimap's keyframes)."""
+        return [self.trajectory[0], *(self.trajectory[e - 1] for e in self.segment_ends)]
+
+    @property
     def can_undo(self) -> int:
         """How many changes (segments, erases) undo() can take back now."""
         return len(self._undo)
@@ -532,6 +541,7 @@ class World:
         step = self._undo.pop()
         self.memory, self.recent = step.memory, step.recent
         del self.trajectory[step.poses :]
+        del self.segment_ends[step.segments :]
         self.segments = step.segments
         return step.what
 
@@ -632,6 +642,7 @@ class World:
                 )
         self.segments = index
         self.trajectory += [c.pose.clone() for c in cameras]
+        self.segment_ends.append(len(self.trajectory))
         segment = Segment(
             index=index,
             cameras=list(cameras),

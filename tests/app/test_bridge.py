@@ -247,6 +247,22 @@ def test_inspections_while_inspecting(qtbot, bridge):
     assert ins.growth.shape == (2, 3) and ins.growth[-1, 1] == ins.summary["entries"]
 
 
+def test_map_keyframes_are_where_segments_ended(qtbot, bridge):
+    """A segment made standing still is one pose long (no motion to run ahead along): the
+    map's keyframes are the seed and that pose, not every frames_per_segment-th pose of the
+    trajectory (which drifted off the segments' ends)."""
+    info = open_room(qtbot, bridge)
+    settle(qtbot, bridge, turned(info.pose, 40.0))  # moved there with generation off
+    bridge.set_generating(True)
+    with qtbot.waitSignal(
+        bridge.memory_map, timeout=30000, check_params_cb=lambda m: m.current == 1
+    ) as got:
+        bridge.move(turned(info.pose, 40.0))  # the same pose again: standing still
+    m = got.args[0]
+    assert m.trajectory.shape == (2, 2)  # the seed pose and the segment's one pose
+    np.testing.assert_allclose(m.keyframes, m.trajectory[[0, 1]])
+
+
 def test_autosave_writes_a_recovery_copy_every_few_segments(qtbot, tmp_path):
     recovery = tmp_path / "recovery.lsworld"
     bridge = EngineBridge(CONFIG, threads=1, autosave=str(recovery), autosave_every=1)

@@ -47,6 +47,7 @@ def test_saved_world_loads_back_and_goes_on_identically(setup, tmp_path):
     back = load_world(path, codec=codec, depth=EmbeddedDepth())
     assert back.config == world.config and back.camera == world.camera
     assert back.segments == 2 and len(back.trajectory) == len(world.trajectory)
+    assert back.segment_ends == world.segment_ends == [4, 7]
     assert len(back.memory) == len(world.memory) and back.memory.nbytes == world.memory.nbytes
     a = world.segment(poses[6:9]).frames
     b = back.segment(poses[6:9]).frames
@@ -224,3 +225,27 @@ def test_a_world_saved_before_the_layout_loads_and_goes_on(setup, tmp_path):
     save_file(state, str(path / "state.safetensors"))
     with pytest.raises(ValueError, match="seed_depth"):
         load_world(path, codec=codec)
+
+
+def test_older_saves_without_segment_ends_get_segments_of_the_configured_length(
+    setup, tmp_path
+):
+    _, _, _, codec = setup
+    world = seeded(setup, segments=2)
+    world.config.frames_per_segment = 3
+    path = save_world(world, tmp_path / "old.lsworld")
+    header = json.loads((path / "world.json").read_text())
+    del header["segment_ends"]
+    (path / "world.json").write_text(json.dumps(header))
+    assert load_world(path, codec=codec, depth=EmbeddedDepth()).segment_ends == [4, 7]
+
+
+@pytest.mark.parametrize("ends", [[4], [4, 99], [5, 4], [0, 7]])
+def test_bad_segment_ends_are_refused(setup, tmp_path, ends):
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, segments=2), tmp_path / "bad.lsworld")
+    header = json.loads((path / "world.json").read_text())
+    header["segment_ends"] = ends
+    (path / "world.json").write_text(json.dumps(header))
+    with pytest.raises(ValueError, match="segment_ends"):
+        load_world(path, codec=codec, depth=EmbeddedDepth())

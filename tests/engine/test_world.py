@@ -398,3 +398,25 @@ def test_the_seed_is_also_an_exemplar_at_half_and_a_quarter_of_its_size(scene, c
     small = make_world(codec)  # 16 x 12 tokens: a quarter (4 x 3) holds no 4 x 4 window
     small.seed(view.rgb, depth=view.depth, intrinsics=camera)
     assert [tuple(x.shape[1:]) for x, _ in small.scaled_seeds] == [(6, 8)]
+
+
+def test_segment_ends_are_recorded_for_segments_of_any_length_and_undone(scene, codec):
+    """The minimap marks where each segment ended: segments of 1, 3 and 2 frames end at
+    trajectory poses 1, 4 and 6 (not every frames_per_segment-th pose), and undo forgets
+    the last one."""
+    view, camera, poses = scene
+    world = make_world(codec, frames_per_segment=8)
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    assert world.segment_ends == [] and len(world.segment_poses) == 1
+    world.segment(poses[:1])
+    world.segment(poses[1:4])
+    world.segment(poses[4:6])
+    assert world.segment_ends == [2, 5, 7] and len(world.trajectory) == 7
+    ends = world.segment_poses
+    assert torch.equal(ends[0], world.trajectory[0])
+    for got, want in zip(ends[1:], (poses[0], poses[3], poses[5])):
+        assert torch.allclose(got, torch.as_tensor(want, dtype=got.dtype))
+    world.undo()
+    assert world.segment_ends == [2, 5] and len(world.segment_poses) == 3
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    assert world.segment_ends == []

@@ -16,9 +16,10 @@ it on demand (the window does on close, when the world has unsaved changes).
 Generation policy (`_on_move`): the view at a pose is the memory's readout, decoded. When
 the readout's holes cover more than `generate_threshold` of it and generation is on (was on
 when the move was made, and still is: `set_generating` acts at once, a move waiting or
-being shown is judged by the flag it was made under), a segment is generated along the camera's motion, ahead of it: `frames_per_segment` poses
-from the current pose to where the same motion would bring the camera `lookahead_s`
-seconds later (rotation and translation extrapolated, `engine.camera.interpolate_pose`).
+being shown is judged by the flag it was made under), a segment is generated along the
+camera's motion, ahead of it: `frames_per_segment` poses from the current pose to where the
+same motion would bring the camera `lookahead_s` seconds later (rotation and translation
+extrapolated, `engine.camera.interpolate_pose`).
 Each generated frame is shown as it comes (the viewport warps it to the current camera).
 Moves that arrive meanwhile wait in the slot; the newest is shown once the segment is done.
 

@@ -227,9 +227,7 @@ def test_a_world_saved_before_the_layout_loads_and_goes_on(setup, tmp_path):
         load_world(path, codec=codec)
 
 
-def test_older_saves_without_segment_ends_get_segments_of_the_configured_length(
-    setup, tmp_path
-):
+def test_older_saves_without_segment_ends_get_segments_of_the_configured_length(setup, tmp_path):
     _, _, _, codec = setup
     world = seeded(setup, segments=2)
     world.config.frames_per_segment = 3

@@ -31,6 +31,7 @@ from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QImage, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
+from app.keys import help_rows
 from app.renderer import FrameRenderer, ViewFrame
 
 MOVE_KEYS = {
@@ -42,29 +43,7 @@ MOVE_KEYS = {
     Qt.Key.Key_Q: ("up", -1.0),
 }
 
-CONTROLS = [
-    ("W / S", "forward / back"),
-    ("A / D", "left / right"),
-    ("Q / E", "down / up"),
-    ("Shift", "sprint (3x)"),
-    ("drag", "look around"),
-    ("C", "capture the mouse to look (Esc releases)"),
-    ("wheel", "flying speed"),
-    ("Space", "start / pause generation"),
-    ("F", "overlay: generated tokens / depth / none"),
-    ("R", "record the camera path (again: stop)"),
-    ("K / U", "add a keyframe / the selected one takes the view"),
-    ("G, [ / ]", "go to the selected / previous / next keyframe"),
-    ("P", "play / pause the camera path"),
-    ("T", "the camera path strip"),
-    ("Ctrl+Shift+R", "render the camera path to a video"),
-    ("Esc", "release the mouse / cancel the segment"),
-    ("Ctrl+O", "open a photo"),
-    ("Ctrl+S", "save the world"),
-    ("Ctrl+Z", "undo the last segment or erase"),
-    ("F12", "screenshot"),
-    ("F1", "this help"),
-]
+CONTROLS = help_rows()  # the help overlay (F1): app.keys, like the menus and the README
 
 
 BACKGROUND = QColor(20, 20, 23)

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from app import settings as prefs
 from app.bridge import EngineBridge, WorldInfo
 from app.inspector import Inspector
+from app.keys import binding
 from app.minimap import Minimap
 from app.pathdock import PathDock
 from app.renderjob import RenderPlan, RenderRunner
@@ -255,10 +256,11 @@ class MainWindow(QMainWindow):
 
     # ---- menus
 
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+    def _action(self, menu, text, slot, key: str | None = None) -> QAction:
+        """A menu action; `key` names its binding in app.keys, which gives its shortcut."""
         action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
+        if key is not None:
+            action.setShortcuts([QKeySequence(k) for k in binding(key).shortcuts])
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         action.triggered.connect(slot)
         menu.addAction(action)
@@ -270,69 +272,72 @@ class MainWindow(QMainWindow):
 
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open photo...", self.open_photo_dialog, QKeySequence.StandardKey.Open)
-        self._action(file, "Open &world...", self.open_world_dialog, "Ctrl+Shift+O")
+        self._action(file, "&Open photo...", self.open_photo_dialog, "open_photo")
+        self._action(file, "Open &world...", self.open_world_dialog, "open_world")
         samples = file.addMenu("Open &sample scene")
         for name in list_scenes():
             self._action(samples, name, lambda _=False, n=name: self.open_source(n))
-        self._action(file, "&Save world...", self.save_world_dialog, QKeySequence.StandardKey.Save)
+        self._action(file, "&Save world...", self.save_world_dialog, "save_world")
         file.addSeparator()
-        self._action(file, "Open camera pat&h...", self.open_path_dialog, "Ctrl+Shift+P")
-        self._action(file, "Save camera &path...", self.save_path_dialog, "Ctrl+Alt+S")
-        self._action(file, "&Render path to video...", self.render_dialog, "Ctrl+Shift+R")
-        self._action(file, "Screens&hot", self.screenshot, "F12")
+        self._action(file, "Open camera pat&h...", self.open_path_dialog, "open_path")
+        self._action(file, "Save camera &path...", self.save_path_dialog, "save_path")
+        self._action(file, "&Render path to video...", self.render_dialog, "render")
+        self._action(file, "Screens&hot", self.screenshot, "screenshot")
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(file, "&Quit", self.close, "quit")
         edit = bar.addMenu("&Edit")
-        self._action(
-            edit, "&Undo last segment or erase", self.bridge.undo, QKeySequence.StandardKey.Undo
-        )
+        self._action(edit, "&Undo last segment or erase", self.bridge.undo, "undo")
         edit.addSeparator()
-        self._action(edit, "Se&ttings...", self.settings_dialog, "Ctrl+,")
+        self._action(edit, "Se&ttings...", self.settings_dialog, "settings")
         world = bar.addMenu("&World")
         self.generate_action = self._action(
-            world, "&Generate (start / pause)", self.toggle_generation, "Space"
+            world, "&Generate (start / pause)", self.toggle_generation, "generate"
         )
         self.generate_action.setCheckable(True)
-        self._action(world, "Release mouse / &cancel segment", self.escape, "Escape")
+        self._action(world, "Release mouse / &cancel segment", self.escape, "escape")
         path = bar.addMenu("&Path")
-        self.record_action = self._action(path, "&Record path", self.toggle_recording, "R")
+        self.record_action = self._action(path, "&Record path", self.toggle_recording, "record")
         self.record_action.setCheckable(True)
         dock = self.path_dock
-        self._action(path, "&Add keyframe at the view", self.add_keyframe, "K")
-        self._action(path, "&Update keyframe to the view", self.update_keyframe, "U")
-        self._action(path, "D&uplicate keyframe", dock.duplicate_selected, "Ctrl+D")
+        self._action(path, "&Add keyframe at the view", self.add_keyframe, "add_keyframe")
+        self._action(path, "&Update keyframe to the view", self.update_keyframe, "update_keyframe")
+        self._action(path, "D&uplicate keyframe", dock.duplicate_selected, "duplicate_keyframe")
+        self._action(path, "&Delete keyframe", dock.delete_selected, "delete_keyframe")
         self._action(
-            path, "&Delete keyframe", dock.delete_selected, QKeySequence.StandardKey.Delete
+            path, "&Go to keyframe", lambda: dock.go_to(dock.editor.selected), "go_to_keyframe"
         )
-        self._action(path, "&Go to keyframe", lambda: dock.go_to(dock.editor.selected), "G")
-        self._action(path, "Pre&vious keyframe", lambda: self.step_keyframe(-1), "[")
-        self._action(path, "&Next keyframe", lambda: self.step_keyframe(1), "]")
-        self._action(path, "&Play / pause preview", dock.toggle_play, "P")
-        self._action(path, "Undo path &edit", dock.undo, "Ctrl+Alt+Z")
+        self._action(
+            path, "Pre&vious keyframe", lambda: self.step_keyframe(-1), "previous_keyframe"
+        )
+        self._action(path, "&Next keyframe", lambda: self.step_keyframe(1), "next_keyframe")
+        self._action(path, "&Play / pause preview", dock.toggle_play, "play")
+        self._action(path, "Undo path &edit", dock.undo, "undo_path_edit")
         self._action(path, "&Clear path", dock.clear)
         self._action(path, "Cancel &render", self.renders.cancel)
         view = bar.addMenu("&View")
         self.overlay_action = self._action(
-            view, "&Overlay (generated tokens / depth / none)", self.next_overlay, "F"
+            view, "&Overlay (generated tokens / depth / none)", self.next_overlay, "overlay"
         )
         self.overlay_action.setCheckable(True)
         self._action(
-            view, "&Capture mouse (Esc releases)", lambda: self.viewport.set_captured(True), "C"
+            view,
+            "&Capture mouse (Esc releases)",
+            lambda: self.viewport.set_captured(True),
+            "capture",
         )
         view.addSeparator()
         for dock, key in (
-            (self.minimap_dock, "M"),
-            (self.inspector_dock, "I"),
-            (self.path_dock_widget, "T"),
+            (self.minimap_dock, "minimap"),
+            (self.inspector_dock, "inspector"),
+            (self.path_dock_widget, "path_strip"),
         ):
             action = dock.toggleViewAction()
-            action.setShortcut(QKeySequence(key))
+            action.setShortcuts([QKeySequence(k) for k in binding(key).shortcuts])
             view.addAction(action)
             self.addAction(action)
         view.addAction(self.log_dock.toggleViewAction())
         help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&Controls", self.viewport.toggle_help, "F1")
+        self._action(help_menu, "&Controls", self.viewport.toggle_help, "help")
 
     # ---- opening and saving
 

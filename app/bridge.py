@@ -114,6 +114,14 @@ def default_threads() -> int:
 
 # What an RGB point memory holds per pixel point: float32 xyz + uint8 rgb
 RGB_POINT_BYTES = 15
+
+
+def rgb_memory_bytes(entries: int, factor: int) -> int:
+    """What an RGB point memory would hold for the surfaces of `entries` latent tokens:
+    factor^2 pixel points per token, RGB_POINT_BYTES each."""
+    return entries * factor * factor * RGB_POINT_BYTES
+
+
 ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
 
 
@@ -495,7 +503,7 @@ class EngineBridge(QObject):
             age[geometry] = memory.entries(r.ids[geometry])["age"]
         summary = memory.summary()
         factor = world.codec.factor
-        summary["rgb_bytes"] = summary["entries"] * factor * factor * RGB_POINT_BYTES
+        summary["rgb_bytes"] = rgb_memory_bytes(summary["entries"], factor)
         by_segment = memory.counts_by_segment()
         segments = sorted(by_segment)
         entries = np.cumsum([by_segment[k] for k in segments]).astype(np.float64)
@@ -525,9 +533,7 @@ class EngineBridge(QObject):
             {
                 "entries": entries,
                 "bytes": world.memory.nbytes,
-                # what an RGB point memory would hold for the same surfaces: factor^2 pixel
-                # points per token
-                "rgb_bytes": entries * factor * factor * RGB_POINT_BYTES,
+                "rgb_bytes": rgb_memory_bytes(entries, factor),
                 "segments": world.segments,
                 "can_undo": world.can_undo,
                 "unsaved": self._unsaved,

@@ -27,6 +27,10 @@ from typing import Any
 
 import torch
 
+# OpenCV camera axes (x right, y down, z forward) -> OpenGL / nerfstudio (x right, y up,
+# z backward): flip the y and z columns of the camera-to-world rotation.
+OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
+
 POSE_TOL = 1e-4
 """Largest |R^T R - I| entry, |det R - 1| and bottom-row error of a pose taken as it is."""
 

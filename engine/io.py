@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from engine.camera import Camera
+from engine.camera import OPENCV_TO_OPENGL, Camera
 from engine.files import atomic_write, public, replace_folder, temporary_beside
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
@@ -388,11 +388,6 @@ def read_ply(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     )
     rows = np.frombuffer(data[end:], dtype=[("xyz", "<f4", 3), ("rgb", "u1", 3)], count=n)
     return torch.from_numpy(rows["xyz"].copy()), torch.from_numpy(rows["rgb"].copy())
-
-
-# OpenCV camera axes (x right, y down, z forward) -> OpenGL / nerfstudio (x right, y up,
-# z backward): flip the y and z columns of the camera-to-world rotation.
-OPENCV_TO_OPENGL = torch.diag(torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=torch.float64))
 
 
 def export_frames(folder: str | os.PathLike, frames: torch.Tensor, cameras: list[Camera]) -> Path:

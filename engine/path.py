@@ -37,10 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation, RotationSpline
+from torch import Tensor
 
+from engine.camera import OPENCV_TO_OPENGL, rotation_about
 from engine.files import atomic_write
-from engine.io import OPENCV_TO_OPENGL, read_json
+from engine.io import read_json
 
 FORMAT = "latentscape.camera_path"
 VERSION = 1
@@ -472,3 +475,51 @@ def is_camera_path(data) -> bool:
     return isinstance(data, dict) and (
         data.get("format") == FORMAT or "keyframes" in data or "camera_path" in data
     )
+
+
+def default_path(
+    start: Tensor, segments: int = 5, frames: int = 8, distance: float = 1.0
+) -> list[list[Tensor]]:
+    """The default path of `latentscape render` and `bench world`, as `segments` lists of
+    `frames` poses (camera-to-world (4, 4) float64). With 5 segments: walk `distance`
+    forward (2 segments), turn 180 degrees in place (1), walk back to the start (1) and turn
+    180 degrees again (1), so the last frame is the start pose exactly; more segments add to
+    the walk out and the last turn, fewer than 4 leave out the return.
+    Motion is in the camera's ground plane (world up = -y of the start camera); each segment
+    continues where the previous one ended."""
+    if segments < 1 or frames < 1:
+        raise ValueError("segments and frames must be >= 1")
+    start = torch.as_tensor(start, dtype=torch.float64)
+    up = -start[:3, 1]
+    forward = start[:3, 2] - (start[:3, 2] @ up) * up
+    forward = forward / forward.norm()
+    # segments: out, turn, back, turn2 = 2, 1, 1, 1 for 5; fewer segments drop the return
+    back_n = 1 if segments >= 4 else 0
+    turn_n = 1 if segments >= 2 else 0
+    out_n = max(1, round(segments * 2 / 5)) if back_n else segments - turn_n
+    plan = ["out"] * out_n + ["turn"] * turn_n + ["back"] * back_n
+    plan += ["turn2"] * (segments - len(plan))
+    counts = {k: plan.count(k) * frames for k in ("out", "turn", "back", "turn2")}
+    done = {k: 0 for k in counts}
+    path = []
+    for kind in plan:
+        seg = []
+        for _ in range(frames):
+            done[kind] += 1
+            t = done[kind] / counts[kind]
+            pose = start.clone()
+            if kind == "out":
+                pose[:3, 3] = start[:3, 3] + distance * t * forward
+            elif kind in ("turn", "turn2"):
+                base = 0.0 if kind == "turn" else math.pi
+                far = distance if kind == "turn" else 0.0
+                pose[:3, :3] = rotation_about(up, base + math.pi * t) @ start[:3, :3]
+                pose[:3, 3] = start[:3, 3] + far * forward
+            else:  # back
+                pose[:3, :3] = rotation_about(up, math.pi) @ start[:3, :3]
+                pose[:3, 3] = start[:3, 3] + distance * (1 - t) * forward
+            seg.append(pose)
+        path.append(seg)
+    if plan[-1] == "turn2":
+        path[-1][-1] = start.clone()  # exactly the start, not a rounding away from it
+    return path

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 
 from engine.camera import Camera
-from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, default_path
+from engine.path import default_path
+from engine.world import World, WorldCancelled, WorldConfig, WorldEvent
 
 
 @dataclass

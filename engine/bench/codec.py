@@ -13,7 +13,6 @@ encode and decode of one 512x384 image, torch on 2 threads, after warm-up.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 import time
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.bench.timing import median_ms
+from engine.eval.metrics import psnr
 from engine.models.codec import PCACodec
 from engine.models.embedded_codec import DEFAULT_WEIGHTS, EmbeddedCodec
 
@@ -75,22 +76,6 @@ def evaluation_photos() -> dict[str, torch.Tensor]:
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
         photos["grace_hopper"] = np.asarray(Image.open(f).convert("RGB"))
     return {k: centre_crop(_tensor(v)) for k, v in photos.items()}
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
-
-
-def median_ms(fn, repeats: int = 21) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 def measure(codec, photos: dict[str, torch.Tensor]) -> dict:

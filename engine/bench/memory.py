@@ -28,7 +28,9 @@ from pathlib import Path
 
 import torch
 
+from engine.bench.timing import median_ms
 from engine.camera import Camera
+from engine.eval.metrics import psnr
 from engine.memory.latent import GroundFrame, LatentMemory, pool_depth
 from engine.memory.rgb import RGBMemory
 
@@ -38,21 +40,6 @@ SEGMENTS = 5
 
 def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a - b) ** 2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up: scratch buffers grow on the first call
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
 
 class _Timer:
@@ -167,11 +154,11 @@ def quantisation_error(scene, frames, channels: int = 8) -> dict:
     for k, (cam, view, _) in enumerate(frames):
         grid = cam.scaled(w, h)
         latent = codec.encode(view.rgb[None])[0]
-        codec_psnr.append(_psnr(codec.decode(latent[None])[0], view.rgb))
+        codec_psnr.append(psnr(codec.decode(latent[None])[0], view.rgb))
         if k:
             outs = {d: m.readout(grid) for d, m in mems.items()}
             a, b = (codec.decode(outs[d].latent[None])[0] for d in ("int8", "float32"))
-            readout_psnr.append(_psnr(a, b))
+            readout_psnr.append(psnr(a, b))
         for m in mems.values():
             m.update(latent, pool_depth(view.depth, FACTOR), grid)
     finite = [p for p in readout_psnr if math.isfinite(p)]
@@ -234,7 +221,7 @@ def scaling(sizes, repeats: int) -> list[dict]:
             mem = synthetic_memory(n, visible, camera)
             in_view = int((mem.store.project(camera).pix < 64 * 48).sum())
             projected = mem.store.project(camera).idx.numel()
-            ms = _median_ms(lambda m=mem: m.readout(camera), repeats)
+            ms = median_ms(lambda m=mem: m.readout(camera), repeats, warmup=1)
             rows.append(
                 {
                     "entries": n,

@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 
 from engine.eval.metrics import psnr
-from engine.world import World, WorldConfig, default_path
+from engine.path import default_path
+from engine.world import World, WorldConfig
 
 MIB = 2**20
 

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.camera import Camera, as_pose
-from engine.io import OPENCV_TO_OPENGL, quaternion_to_rotation
+from engine.camera import OPENCV_TO_OPENGL, Camera, as_pose
+from engine.io import quaternion_to_rotation
 
 OPENGL_TO_OPENCV = OPENCV_TO_OPENGL
 """c2w_cv = c2w_gl @ OPENGL_TO_OPENCV (flip the camera's y and z axes); its own inverse."""

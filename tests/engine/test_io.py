@@ -155,7 +155,8 @@ def test_ply_holds_every_entry_with_its_decoded_colour(setup, tmp_path):
 
 
 def test_frames_export_nerfstudio_and_colmap(setup, tmp_path):
-    from engine.io import OPENCV_TO_OPENGL, export_frames, rotation_to_quaternion
+    from engine.camera import OPENCV_TO_OPENGL
+    from engine.io import export_frames, rotation_to_quaternion
 
     _, camera, poses, _ = setup
     world = seeded(setup, 0)

@@ -10,7 +10,7 @@ import torch
 
 from engine import cli
 from engine.io import load_poses, load_world, read_video_info, save_poses
-from engine.world import default_path
+from engine.path import default_path
 
 SMALL = ["width=128", "height=96", "frames_per_segment=2"]
 

@@ -228,7 +228,7 @@ def test_flying_out_and_back_returns_the_seed_content(scene, codec):
     """Tokens generated on the way (cracks included) never cover what the seed wrote: back at
     the start pose the view is the seed's, entry for entry."""
     view, camera, _ = scene
-    from engine.world import default_path
+    from engine.path import default_path
 
     world = make_world(codec)
     first = world.seed(view.rgb, depth=view.depth, intrinsics=camera)
@@ -357,7 +357,7 @@ def test_another_seed_makes_another_world(scene, codec):
 
 @pytest.mark.slow
 def test_flying_the_same_loop_twice_grows_the_memory_little(scene, codec):
-    from engine.world import default_path
+    from engine.path import default_path
 
     view, camera, _ = scene
     world = make_world(codec)

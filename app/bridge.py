@@ -473,8 +473,6 @@ class EngineBridge(QObject):
     def _emit_map(self) -> None:
         world = self._world
         memory = world.memory
-        if not hasattr(memory, "occupancy"):  # the RGB baseline memory has no map
-            return
         occ = memory.occupancy(self.map_resolution)
         poses = torch.stack(world.trajectory)
         positions = poses[:, :3, 3]

@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.camera import Camera
-from engine.memory.latent import LatentMemory, Readout, pool_depth
+from engine.memory import make_memory
+from engine.memory.latent import Readout, pool_depth
+from engine.memory.protocol import SceneMemory
 from engine.models.generator import (
     GenerationCancelled,
     GenerationContext,
@@ -326,7 +328,8 @@ class World:
             generator = registry.make_generator(cfg.generator, **kw)
         self.generator = generator
         self.notes: list[str] = []
-        if refiner is None and cfg.memory == "rgb":
+        self.memory: SceneMemory = self._new_memory()
+        if refiner is None and self.memory.readout_is_encoded:
             refiner = NoRefiner()  # its readout is an encode of the view: nothing to refine
         elif refiner is None:
             refiner = registry.make_refiner(cfg.refiner, self.codec, self.notes)
@@ -337,7 +340,6 @@ class World:
                 f"width and height must be multiples of the codec's factor {f}, "
                 f"got {cfg.width}x{cfg.height}"
             )
-        self.memory = self._new_memory()
         self.camera: Camera | None = None  # the seed camera (pixel resolution)
         self.seed_latent: Tensor | None = None
         self.recent: list[Tensor] = []  # latents of the latest frames, newest last
@@ -361,21 +363,15 @@ class World:
             self._depth = registry.make_depth(self.config.depth)
         return self._depth
 
-    def _new_memory(self):
+    def _new_memory(self) -> SceneMemory:
         cfg = self.config
-        if cfg.memory == "rgb":
-            from engine.memory.rgb import RGBMemory
-
-            return RGBMemory(
-                self.codec, chunk_size=cfg.chunk_size, depth_tolerance=cfg.depth_tolerance
-            )
-        budget = int(cfg.memory_budget_mib * 2**20) or None
-        return LatentMemory(
-            self.codec.channels,
+        return make_memory(
+            cfg.memory,
+            self.codec,
             chunk_size=cfg.chunk_size,
-            feature_dtype=cfg.feature_dtype,
-            budget_bytes=budget,
             depth_tolerance=cfg.depth_tolerance,
+            feature_dtype=cfg.feature_dtype,
+            budget_bytes=int(cfg.memory_budget_mib * 2**20) or None,
         )
 
     @property
@@ -439,10 +435,7 @@ class World:
         keep = None if dynamic is None else ~_latent_mask(dynamic, f)
         token_sky = torch.isinf(token_depth)
         lat_cam = camera.scaled(lw, lh)
-        if self.config.memory == "rgb":
-            self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, rgb=rgb)
-        else:
-            self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, segment=0)
+        self.memory.lift(latent, token_depth, lat_cam, keep=keep, sky=token_sky, segment=0, rgb=rgb)
         self.camera = camera
         self.seed_latent = latent
         self.seed_depth = token_depth  # the layout is fitted to it (World.layout)
@@ -501,14 +494,12 @@ class World:
         height: the minimap's erase brush. One undo step; returns how many were removed."""
         if self.camera is None:
             raise RuntimeError("the world has no seed yet: call seed(photo) first")
-        if not isinstance(self.memory, LatentMemory):
-            raise RuntimeError("erasing needs the latent memory (config memory='latent')")
         points = torch.as_tensor(points, dtype=torch.float64).reshape(-1, 2)
         if not (radius > 0 and math.isfinite(radius)) or not bool(torch.isfinite(points).all()):
             raise ValueError(f"erase needs finite points and a radius > 0, got radius {radius}")
         if len(self.memory) == 0 or len(points) == 0:
             return 0
-        ground = self.memory.frame.to_ground(self.memory.store.positions())
+        ground = self.memory.frame.to_ground(self.memory.positions())
         inside = torch.zeros(len(ground), dtype=torch.bool)
         for chunk in points.split(256):  # (entries, 256) distances at a time
             inside |= (torch.cdist(ground, chunk) <= radius).any(1)
@@ -612,10 +603,7 @@ class World:
             t3 = time.perf_counter()
             rgb = self.codec.decode(shown[None])[0]  # shown anyway; the RGB memory writes it
             t3b = time.perf_counter()
-            if self.config.memory == "rgb":
-                self.memory.update(z, depth, lat_cam, keep=generated, rgb=rgb)
-            else:
-                self.memory.update(z, depth, lat_cam, keep=generated, segment=index)
+            self.memory.update(z, depth, lat_cam, keep=generated, segment=index, rgb=rgb)
             t4 = time.perf_counter()
             ms = 1000.0
             stats.append(

@@ -231,7 +231,10 @@ class _Write:
 
 
 class LatentMemory:
-    """Latent tokens lifted to 3D; see the module docstring."""
+    """Latent tokens lifted to 3D; see the module docstring. A SceneMemory
+    (engine.memory.protocol)."""
+
+    readout_is_encoded = False  # its readout is the tokens themselves, projected
 
     def __init__(
         self,
@@ -291,13 +294,17 @@ class LatentMemory:
 
     # -- writing ------------------------------------------------------------------------
 
-    def lift(self, latent, depth, camera, keep=None, sky=None, segment=None) -> WriteStats:
+    def lift(
+        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+    ) -> WriteStats:
         """Append every valid token of one latent frame (the paper's lift, no fusion).
 
         latent (C, h, w); depth (h, w) camera-frame z on the latent grid (0 = unknown,
         dropped; +inf = sky when no sky mask is given); camera: any Camera, scaled to the
         latent grid (w, h) if it is not already; keep (h, w) bool, False for tokens that
-        must not be written (dynamic objects); sky (h, w) bool, tokens for the sky dome.
+        must not be written (dynamic objects); sky (h, w) bool, tokens for the sky dome;
+        segment: the segment id the entries get. rgb (the decoded frame) is not used: this
+        memory keeps latents (SceneMemory: the RGB memory keeps colours).
         """
         wr = self._check(latent, depth, camera, keep, sky)
         stats = WriteStats(dropped=wr.dropped)
@@ -306,7 +313,9 @@ class LatentMemory:
         stats.evicted = self._enforce_budget(wr.camera)
         return stats
 
-    def update(self, latent, depth, camera, keep=None, sky=None, segment=None) -> WriteStats:
+    def update(
+        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+    ) -> WriteStats:
         """Write one latent frame, fusing tokens whose cell is already occupied.
 
         Same arguments as lift. See the module docstring for the fusion rule.
@@ -560,57 +569,18 @@ class LatentMemory:
         resolution: int (square) or (rows, cols); extent: (x0, x1, y0, y1) in ground
         coordinates, by default the bounds of all entries plus a 5% margin.
         """
-        rows, cols = (resolution, resolution) if isinstance(resolution, int) else resolution
-        if rows < 1 or cols < 1:
-            raise ValueError(f"resolution must be positive, got {resolution}")
-        if self.frame is None or len(self) == 0:
-            ext = tuple(extent) if extent is not None else (-1.0, 1.0, -1.0, 1.0)
-            return Occupancy(torch.zeros(rows, cols), torch.full((rows, cols), -1), ext)
-        g = self.frame.to_ground(self.store.positions())
-        if extent is None:
-            lo, hi = g.min(0).values, g.max(0).values
-            pad = 0.05 * (hi - lo).max().clamp(min=1e-3)
-            extent = (
-                float(lo[0] - pad),
-                float(hi[0] + pad),
-                float(lo[1] - pad),
-                float(hi[1] + pad),
-            )
-        x0, x1, y0, y1 = (float(e) for e in extent)
-        if not (x1 > x0 and y1 > y0):
-            raise ValueError(f"extent must have x1 > x0 and y1 > y0, got {extent}")
-        col = torch.floor((g[:, 0] - x0) / (x1 - x0) * cols).long()
-        row = rows - 1 - torch.floor((g[:, 1] - y0) / (y1 - y0) * rows).long()
-        inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
-        cell = (row * cols + col)[inside]
-        count = torch.bincount(cell, minlength=rows * cols).float()
-        seg = torch.full((rows * cols,), -1, dtype=torch.int64)
-        seg.scatter_reduce_(0, cell, self.store.column("segment").long()[inside], "amax")
-        return Occupancy(count.reshape(rows, cols), seg.reshape(rows, cols), (x0, x1, y0, y1))
+        return occupancy(self.frame, self.store, resolution, extent, self.store.column("segment"))
+
+    def positions(self) -> torch.Tensor:
+        """World positions (N, 3) float32 of the entries, in entry-id order."""
+        return self.store.positions()
 
     # -- removing -----------------------------------------------------------------------
 
     def erase(self, box=None, ids=None) -> int:
         """Remove entries inside an axis-aligned world box ((x0, y0, z0), (x1, y1, z1))
         and/or with the given entry ids. Returns how many were removed."""
-        if box is None and ids is None:
-            raise ValueError("erase needs a box or entry ids")
-        drop = torch.zeros(len(self), dtype=torch.bool)
-        if box is not None:
-            lo, hi = (torch.as_tensor(b, dtype=torch.float32).reshape(3) for b in box)
-            if not bool((hi >= lo).all()):
-                raise ValueError(f"box must be (min corner, max corner), got {box}")
-            xyz = self.store.positions()
-            drop |= ((xyz >= lo) & (xyz <= hi)).all(1)
-        if ids is not None:
-            ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
-            if ids.numel() and (ids.min() < 0 or ids.max() >= len(self)):
-                raise ValueError(f"entry ids must be in [0, {len(self)})")
-            drop[ids] = True
-        n = int(drop.sum())
-        if n:
-            self.store.filter(~drop)
-        return n
+        return erase(self.store, box, ids)
 
     def _enforce_budget(self, camera: Camera) -> int:
         if self.budget_bytes is None or self.nbytes <= self.budget_bytes:
@@ -721,3 +691,67 @@ class LatentMemory:
         if mem.frame is None and len(mem):
             raise ValueError(f"{path}: entries present but no ground frame in the header")
         return mem
+
+
+# --------------------------------------------------------------------------- shared by memories
+
+
+def occupancy(
+    frame: GroundFrame | None, store, resolution=128, extent=None, segments=None
+) -> Occupancy:
+    """A point store's entries counted on a grid of the ground plane (see Occupancy); the
+    latest of `segments` (N,), one per entry, per cell, or -1 everywhere without them.
+    resolution: int (square) or (rows, cols); extent: (x0, x1, y0, y1) in ground
+    coordinates, by default the bounds of all entries plus a 5% margin."""
+    rows, cols = (resolution, resolution) if isinstance(resolution, int) else resolution
+    if rows < 1 or cols < 1:
+        raise ValueError(f"resolution must be positive, got {resolution}")
+    if frame is None or len(store) == 0:
+        ext = tuple(extent) if extent is not None else (-1.0, 1.0, -1.0, 1.0)
+        return Occupancy(torch.zeros(rows, cols), torch.full((rows, cols), -1), ext)
+    g = frame.to_ground(store.positions())
+    if extent is None:
+        lo, hi = g.min(0).values, g.max(0).values
+        pad = 0.05 * (hi - lo).max().clamp(min=1e-3)
+        extent = (
+            float(lo[0] - pad),
+            float(hi[0] + pad),
+            float(lo[1] - pad),
+            float(hi[1] + pad),
+        )
+    x0, x1, y0, y1 = (float(e) for e in extent)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"extent must have x1 > x0 and y1 > y0, got {extent}")
+    col = torch.floor((g[:, 0] - x0) / (x1 - x0) * cols).long()
+    row = rows - 1 - torch.floor((g[:, 1] - y0) / (y1 - y0) * rows).long()
+    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    cell = (row * cols + col)[inside]
+    count = torch.bincount(cell, minlength=rows * cols).float()
+    seg = torch.full((rows * cols,), -1, dtype=torch.int64)
+    if segments is not None:
+        seg.scatter_reduce_(0, cell, segments.long()[inside], "amax")
+    return Occupancy(count.reshape(rows, cols), seg.reshape(rows, cols), (x0, x1, y0, y1))
+
+
+def erase(store, box=None, ids=None) -> int:
+    """Remove a point store's entries inside an axis-aligned world box ((x0, y0, z0),
+    (x1, y1, z1)) and/or with the given entry ids. Returns how many were removed."""
+    if box is None and ids is None:
+        raise ValueError("erase needs a box or entry ids")
+    n_entries = len(store)
+    drop = torch.zeros(n_entries, dtype=torch.bool)
+    if box is not None:
+        lo, hi = (torch.as_tensor(b, dtype=torch.float32).reshape(3) for b in box)
+        if not bool((hi >= lo).all()):
+            raise ValueError(f"box must be (min corner, max corner), got {box}")
+        xyz = store.positions()
+        drop |= ((xyz >= lo) & (xyz <= hi)).all(1)
+    if ids is not None:
+        ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
+        if ids.numel() and (ids.min() < 0 or ids.max() >= n_entries):
+            raise ValueError(f"entry ids must be in [0, {n_entries})")
+        drop[ids] = True
+    n = int(drop.sum())
+    if n:
+        store.filter(~drop)
+    return n

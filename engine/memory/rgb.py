@@ -8,8 +8,8 @@ no weight byte to refine it with). Its readout is the "double bottleneck": raste
 points at full resolution with a z-buffer, then run the codec's encoder to get back to the
 latent space the generator works in.
 
-Same interface as LatentMemory (lift / update / readout / nbytes / segment), so the world
-loop runs on either. Writes take the latent frame like LatentMemory; the colours come from
+Same interface as LatentMemory (engine.memory.protocol.SceneMemory), so the world loop
+runs on either. Writes take the latent frame like LatentMemory; the colours come from
 `rgb` when the caller has the decoded frame already (the world decodes for display anyway),
 otherwise from codec.decode(latent).
 """
@@ -23,7 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from engine.camera import Camera
-from engine.memory.latent import GroundFrame, Readout, WriteStats
+from engine.memory.latent import (
+    GroundFrame,
+    Occupancy,
+    Readout,
+    WriteStats,
+    erase,
+    occupancy,
+)
 from engine.memory.sky import SkyDome
 from engine.memory.store import ChunkStore, cell_owners, zbuffer
 
@@ -37,7 +44,11 @@ def _to_pixels(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 class RGBMemory:
-    """Coloured points at pixel resolution whose readout is rasterise + encode."""
+    """Coloured points at pixel resolution whose readout is rasterise + encode. A
+    SceneMemory (engine.memory.protocol); it keeps no segment per point (two more bytes
+    each), so its occupancy's segment grid is -1, and it is not saved with a world."""
+
+    readout_is_encoded = True  # an encode of the rendered view: a refiner has nothing to do
 
     def __init__(
         self,
@@ -69,6 +80,18 @@ class RGBMemory:
 
     def compact(self) -> None:
         self.store.merge()
+
+    def positions(self) -> torch.Tensor:
+        """World positions (N, 3) float32 of the points, in id order."""
+        return self.store.positions()
+
+    def erase(self, box=None, ids=None) -> int:
+        """Remove points inside an axis-aligned world box and/or with the given ids."""
+        return erase(self.store, box, ids)
+
+    def occupancy(self, resolution=128, extent=None) -> Occupancy:
+        """Point counts on a grid of the ground plane (segments unknown: -1)."""
+        return occupancy(self.frame, self.store, resolution, extent)
 
     # -- writing ------------------------------------------------------------------------
 

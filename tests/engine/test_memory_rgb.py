@@ -103,3 +103,36 @@ def test_bad_input_is_rejected(codec):
     with pytest.raises(ValueError, match="latent must have shape"):
         mem.lift(latent[:2], depth, pixel_camera(), rgb=rgb)
     assert len(mem) == 0
+
+
+def test_both_memories_are_scene_memories_made_by_name(codec):
+    from engine.memory import make_memory
+    from engine.memory.latent import LatentMemory
+    from engine.memory.protocol import SceneMemory
+
+    rgb_mem, latent_mem = make_memory("rgb", codec), make_memory("latent", codec)
+    assert isinstance(rgb_mem, RGBMemory) and isinstance(latent_mem, LatentMemory)
+    assert isinstance(rgb_mem, SceneMemory) and isinstance(latent_mem, SceneMemory)
+    assert rgb_mem.readout_is_encoded and not latent_mem.readout_is_encoded
+    with pytest.raises(ValueError, match="latent, rgb"):
+        make_memory("voxels", codec)
+
+
+def test_erase_and_occupancy_of_the_rgb_memory(codec):
+    mem = RGBMemory(codec)
+    rgb, depth = frame(2)
+    cam = pixel_camera()
+    mem.lift(codec.encode(rgb[None])[0], depth, cam, rgb=rgb)
+    n = len(mem)
+    occ = mem.occupancy(16)
+    assert occ.count.shape == (16, 16) and int(occ.count.sum()) == n
+    assert (occ.segment == -1).all()  # the baseline keeps no segment per point
+    xyz = mem.positions()
+    assert xyz.shape == (n, 3)
+    left = xyz[:, 0] < 0
+    removed = mem.erase(box=((-100.0, -100.0, -100.0), (0.0, 100.0, 100.0)))
+    assert removed == int((xyz[:, 0] <= 0).sum()) and len(mem) == n - removed
+    assert bool(left.any()) and removed > 0
+    assert mem.erase(ids=[0, 1]) == 2 and len(mem) == n - removed - 2
+    with pytest.raises(ValueError, match="box or entry ids"):
+        mem.erase()

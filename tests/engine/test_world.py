@@ -1,6 +1,7 @@
 """World: seed, the segment cycle, determinism, all-or-nothing segments, bad input."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from engine.camera import Camera
 from engine.models.codec import PCACodec
 from engine.models.depth import EmbeddedDepth
 from engine.models.generator import ExemplarGenerator
+from engine.models.refiner import NoRefiner
 from engine.synth import room_scene
 from engine.world import World, WorldCancelled, WorldConfig, WorldEvent, fit_photo
 
@@ -118,6 +120,21 @@ def test_rgb_memory_runs_the_same_loop(scene, codec):
     world.seed(view.rgb, depth=view.depth, intrinsics=camera)
     seg = world.segment(poses[:3])
     assert seg.frames.shape == (3, 3, H, W) and len(world.memory) > W * H // 2
+    assert isinstance(world.refiner, NoRefiner)  # its readout is an encode: nothing to refine
+    # the minimap's brush works on it too (one undo step)
+    n = len(world.memory)
+    removed = world.erase_ground([[0.0, 2.0]], 1.0)
+    assert 0 < removed < n and len(world.memory) == n - removed
+    world.undo()
+    assert len(world.memory) == n
+
+
+def test_world_asks_no_memory_which_kind_it_is():
+    """World runs on any SceneMemory (engine.memory.protocol): what differs is declared by
+    the memory (readout_is_encoded), not found by testing its kind."""
+    source = (Path(__file__).resolve().parents[2] / "engine" / "world.py").read_text()
+    for branch in ('memory == "rgb"', "isinstance(self.memory", "hasattr(self.memory"):
+        assert branch not in source
 
 
 def test_dynamic_mask_keeps_tokens_out_of_memory(scene, codec):

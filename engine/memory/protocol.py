@@ -1,0 +1,50 @@
+"""SceneMemory: what the world loop needs of a scene memory, whichever kind it is.
+
+LatentMemory (the method: latent tokens lifted to 3D) and RGBMemory (the pixel-space
+baseline it is measured against) both satisfy it, so `engine.world.World` runs on either
+without asking which it has. What differs is declared, not tested for:
+`readout_is_encoded` (the RGB memory's readout is an encode of a rendered view, so a readout
+refiner has nothing to do) and what a write uses (the latent memory keeps the latent, the
+RGB memory the decoded colours `rgb`, decoding the latent itself when not given).
+Saving to a file is the latent memory's alone (engine.io saves worlds with it).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from engine.camera import Camera
+from engine.memory.latent import GroundFrame, Occupancy, Readout, WriteStats
+
+
+@runtime_checkable
+class SceneMemory(Protocol):
+    channels: int  # latent channels of its readouts
+    segment: int  # the segment being written
+    frame: GroundFrame | None  # the ground frame, from the first camera written
+    readout_is_encoded: bool  # the readout is an encoded rendering: nothing to refine
+
+    def __len__(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def lift(
+        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+    ) -> WriteStats: ...
+
+    def update(
+        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+    ) -> WriteStats: ...
+
+    def readout(self, camera: Camera) -> Readout: ...
+
+    def positions(self) -> torch.Tensor: ...
+
+    def erase(self, box=None, ids=None) -> int: ...
+
+    def occupancy(self, resolution=128, extent=None) -> Occupancy: ...
+
+    def compact(self) -> None: ...

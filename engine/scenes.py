@@ -1,7 +1,7 @@
 """Sample scenes on disk: a photo with its depth map and camera intrinsics, opened by name.
 
 A scene is a folder; the ones shipped with Latentscape are assets/scenes/<name>/
-(engine.paths.SCENES), made by scripts/make_scenes.py. A folder holds three files:
+(engine.assets.SCENES), made by scripts/make_scenes.py. A folder holds three files:
 
 - ``photo.png``: the photo, 8-bit RGB.
 - ``depth.png``: 16-bit greyscale, depth = value * depth_scale (in depth_unit); value 0 means
@@ -31,8 +31,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from engine.assets import SCENES
 from engine.camera import Camera
-from engine.paths import SCENES
 
 PHOTO, DEPTH, META = "photo.png", "depth.png", "scene.json"
 """The three files of a scene folder."""

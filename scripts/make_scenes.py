@@ -1,4 +1,4 @@
-"""Write the sample scenes in assets/scenes/ (engine.paths.SCENES), deterministically.
+"""Write the sample scenes in assets/scenes/ (engine.assets.SCENES), deterministically.
 
     .venv/bin/python scripts/make_scenes.py [--out DIR] [NAME ...]
 
@@ -46,8 +46,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.assets import SCENES  # noqa: E402
 from engine.camera import Camera  # noqa: E402
-from engine.paths import SCENES  # noqa: E402
 from engine.scenes import save_scene  # noqa: E402
 from engine.synth import scene_by_name  # noqa: E402
 

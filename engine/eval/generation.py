@@ -55,10 +55,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from engine.assets import ROOT
 from engine.camera import Camera
 from engine.eval.metrics import TOKEN, blockiness, luma
 from engine.eval.report import grid_sheet, json_safe, mean, progress, write_report
-from engine.paths import ROOT
 from engine.world import World, WorldConfig, WorldEvent, fit_photo
 
 SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")

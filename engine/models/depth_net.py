@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.assets import MODELS
 from engine.models.weights import load_model, save_model
-from engine.paths import MODELS
 
 DEFAULT_WEIGHTS = MODELS / "depth-embedded.safetensors"
 LOG_CENTRE = 1.5  # the prior's log-depth is fed as log(depth) - LOG_CENTRE (depth e^1.5 = 4.5)

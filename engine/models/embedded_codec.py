@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.assets import MODELS
 from engine.models.codec import check_latent, check_rgb
 from engine.models.weights import load_model, save_model
-from engine.paths import MODELS
 
 DEFAULT_WEIGHTS = MODELS / "codec-embedded.safetensors"
 

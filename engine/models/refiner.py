@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.assets import MODELS
 from engine.models.weights import load_model, save_model
-from engine.paths import MODELS
 
 if TYPE_CHECKING:
     from engine.memory.latent import Readout

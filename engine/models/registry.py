@@ -30,8 +30,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from engine.assets import MODELS
 from engine.models.codec import Codec, DiffusersCodec, PCACodec, TAESDCodec
-from engine.paths import MODELS
 
 CODEC_FORMS = (
     "embedded[:<weights.safetensors>]",
@@ -105,7 +105,7 @@ def make_generator(name: str, **kw):
 
         return ExemplarGenerator(**kw)
     if kind == "diffusers-inpaint" and arg:
-        from engine.models.inpaint import InpaintGenerator
+        from engine.models.diffusers_inpaint import InpaintGenerator
 
         return InpaintGenerator.from_pretrained(arg, **kw)
     raise _unknown(name, "generator", GENERATOR_FORMS)

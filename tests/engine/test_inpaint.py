@@ -8,8 +8,8 @@ pytest.importorskip("diffusers")
 
 from diffusers import DDIMScheduler, UNet2DConditionModel  # noqa: E402
 
+from engine.models.diffusers_inpaint import InpaintGenerator, pipeline_folder  # noqa: E402
 from engine.models.generator import GenerationCancelled, GenerationContext, Generator  # noqa: E402
-from engine.models.inpaint import InpaintGenerator, pipeline_folder  # noqa: E402
 
 C, H, W = 4, 12, 16
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.assets import SCENES
 from engine.camera import Camera
-from engine.paths import SCENES
 from engine.scenes import REQUIRED_KEYS, SampleScene, list_scenes, load_scene, save_scene
 from engine.synth import scene_by_name
 

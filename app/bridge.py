@@ -36,76 +36,13 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
-from app.renderer import ViewFrame
-
-
-@dataclass
-class WorldInfo:
-    """What the GUI learns about a world when it opens."""
-
-    source: str
-    width: int
-    height: int
-    K: np.ndarray  # (3, 3) intrinsics, pixels
-    pose: np.ndarray  # (4, 4) the seed camera's pose (camera-to-world)
-    up: np.ndarray  # (3,) world up
-    config: dict
-    segments: int
-    trajectory: np.ndarray  # (n, 4, 4)
-    ground: np.ndarray  # (4, 3) rows origin, right, forward, up of the ground frame (minimap)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class MemoryMap:
-    """The memory seen from above, for the minimap (made on the engine thread, numpy only).
-
-    Ground coordinates are (x, y) = (right, forward) of the seed camera, on the plane
-    through it perpendicular to world up (engine.memory.latent.GroundFrame).
-    count (rows, cols) float32: entries per cell; segment (rows, cols) int64: the newest
-    segment that wrote into the cell (-1 empty; 0 is the seed photo); extent (x0, x1, y0,
-    y1): the ground rectangle the grid covers, row 0 at the far edge (y1), column 0 at x0;
-    current: the world's segment count (age of a cell = current - segment); trajectory
-    (n, 2): every camera the world rendered, in ground coordinates; keyframes (k, 2): the
-    seed camera and the last camera of each segment.
-    """
-
-    count: np.ndarray
-    segment: np.ndarray
-    extent: tuple[float, float, float, float]
-    current: int
-    trajectory: np.ndarray
-    keyframes: np.ndarray
-
-
-@dataclass
-class Inspection:
-    """What the memory holds in the current view, for the inspector (engine thread, numpy).
-
-    All maps are on the latent grid (h, w). pca (h, w, 3) uint8: the readout latent's first
-    three principal components (basis fixed per world, from the seed latent) as colours,
-    black at holes; known (h, w) bool; age (h, w) int64: segments since the entry seen was
-    written (-1 at holes and sky); depth (h, w) float32: camera z (0 at holes, inf on sky);
-    dynamic (h, w) bool or None: seed tokens the dynamic filter kept out of the memory
-    (None when no dynamic mask was given); summary: LatentMemory.summary() plus rgb_bytes;
-    growth (k, 3) float64 rows of (segment, entries, bytes) as the memory holds them now
-    (cumulative over the segments that wrote the entries still held).
-    """
-
-    pca: np.ndarray
-    known: np.ndarray
-    age: np.ndarray
-    depth: np.ndarray
-    dynamic: np.ndarray | None
-    summary: dict
-    growth: np.ndarray
+from app.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 
 
 def default_threads() -> int:

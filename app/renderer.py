@@ -14,50 +14,17 @@ intrinsics in pixels of the frame; images are (H, W, 3) uint8, row 0 at the top.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from app.messages import ViewFrame
+
 SHADERS = Path(__file__).resolve().parent.parent / "shaders"
 # what the viewport can lay over the frame (F cycles through them): nothing, the tokens
 # generated for this frame tinted, the frame's depth (near warm and bright, far cool)
 OVERLAYS = ("none", "generated", "depth")
-
-
-@dataclass
-class ViewFrame:
-    """One engine frame as the GUI sees it.
-
-    rgb (H, W, 3) uint8; depth (h, w) float32 camera z per latent token (0 where unknown or
-    sky); holes (h, w) bool, tokens generated for this frame (not read from memory);
-    K (3, 3) intrinsics in pixels of rgb; pose (4, 4) camera-to-world of the frame."""
-
-    rgb: np.ndarray
-    depth: np.ndarray
-    holes: np.ndarray
-    K: np.ndarray
-    pose: np.ndarray
-    segment: int = 0
-    index: int = 0  # frame counter of the bridge
-
-    def __post_init__(self) -> None:
-        rgb = np.asarray(self.rgb)
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise ValueError(f"ViewFrame.rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-        depth, holes = np.asarray(self.depth, np.float32), np.asarray(self.holes, bool)
-        if depth.ndim != 2 or holes.shape != depth.shape:
-            raise ValueError(
-                f"ViewFrame.depth and .holes must be (h, w) alike, got {depth.shape} {holes.shape}"
-            )
-        if np.asarray(self.K).shape != (3, 3) or np.asarray(self.pose).shape != (4, 4):
-            raise ValueError("ViewFrame.K must be (3, 3) and .pose (4, 4)")
-        self.rgb = np.ascontiguousarray(rgb)
-        self.depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0).astype(np.float32)
-        self.holes = holes
-        self.K = np.asarray(self.K, np.float64)
-        self.pose = np.asarray(self.pose, np.float64)
 
 
 def load_program_source(name: str) -> tuple[str, str]:

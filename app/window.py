@@ -40,9 +40,10 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings as prefs
-from app.bridge import EngineBridge, WorldInfo
+from app.bridge import EngineBridge
 from app.inspector import Inspector
 from app.keys import binding
+from app.messages import WorldInfo
 from app.minimap import Minimap
 from app.pathdock import PathDock
 from app.renderjob import RenderPlan, RenderRunner

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from app.bridge import EngineBridge, Inspection, MemoryMap, WorldInfo
-from app.renderer import ViewFrame
+from app.bridge import EngineBridge
+from app.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.camera import rotation_about
 from engine.world import WorldConfig
 

@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-from app.bridge import Inspection
 from app.inspector import (
     HOLE,
     NO_DYNAMIC,
@@ -18,6 +17,7 @@ from app.inspector import (
     depth_colours,
     mask_overlay,
 )
+from app.messages import Inspection
 
 pytestmark = pytest.mark.gui
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from app.bridge import MemoryMap
+from app.messages import MemoryMap
 from app.minimap import (
     Minimap,
     colorize,

@@ -21,7 +21,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from app.messages import Inspection
+    from engine.messages import Inspection
 
 MIB = 2**20
 HOLE = np.array([24, 24, 28], np.uint8)  # no entry seen here

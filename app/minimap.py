@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from app.inspector import age_ramp
 
 if TYPE_CHECKING:
-    from app.messages import MemoryMap
+    from engine.messages import MemoryMap
 
 MODES = ("segment", "age")
 SEED_COLOUR = (225, 225, 215)  # segment 0, the seed photo

@@ -19,7 +19,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from app.messages import ViewFrame
+from engine.messages import ViewFrame
 
 SHADERS = Path(__file__).resolve().parent.parent / "shaders"
 # what the viewport can lay over the frame (F cycles through them): nothing, the tokens

@@ -32,8 +32,8 @@ from PySide6.QtGui import QColor, QCursor, QImage, QPainter
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.keys import help_rows
-from app.messages import ViewFrame
 from app.renderer import FrameRenderer
+from engine.messages import ViewFrame
 
 MOVE_KEYS = {
     Qt.Key.Key_W: ("forward", 1.0),

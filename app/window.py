@@ -43,11 +43,11 @@ from app import settings as prefs
 from app.bridge import EngineBridge
 from app.inspector import Inspector
 from app.keys import binding
-from app.messages import WorldInfo
 from app.minimap import Minimap
 from app.pathdock import PathDock
 from app.renderjob import RenderPlan, RenderRunner
 from app.viewport import Viewport
+from engine.messages import WorldInfo
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
 PATH_FILTERS = {

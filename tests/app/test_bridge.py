@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from app.bridge import EngineBridge
-from app.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.camera import rotation_about
+from engine.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.world import WorldConfig
 
 pytestmark = pytest.mark.gui

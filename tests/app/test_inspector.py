@@ -17,7 +17,7 @@ from app.inspector import (
     depth_colours,
     mask_overlay,
 )
-from app.messages import Inspection
+from engine.messages import Inspection
 
 pytestmark = pytest.mark.gui
 

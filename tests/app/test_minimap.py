@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from app.messages import MemoryMap
 from app.minimap import (
     Minimap,
     colorize,
@@ -20,6 +19,7 @@ from app.minimap import (
     to_ground,
 )
 from engine.camera import Camera
+from engine.messages import MemoryMap
 
 pytestmark = pytest.mark.gui
 

@@ -1,7 +1,7 @@
-"""What the engine thread sends the GUI: plain dataclasses of numpy arrays, no Qt, no torch.
+"""What an Explorer reports to the GUI: plain dataclasses of numpy arrays, no Qt, no torch.
 
-The bridge (app/bridge.py) builds them on the engine thread and emits them as signals; the
-viewport, the minimap, the inspector and the window read them. `ViewFrame` is what the
+engine.explore.Explorer builds them on the engine thread and app/bridge.py emits them as Qt
+signals; the viewport, the minimap, the inspector and the window read them. `ViewFrame` is what the
 renderer draws (app/renderer.py); `WorldInfo` what the GUI learns when a world opens;
 `MemoryMap` the minimap's picture of the memory; `Inspection` the inspector's.
 """

@@ -77,28 +77,12 @@ class EngineBridge(QObject):
     inspection = Signal(object)  # Inspection of each view shown, while inspecting is on
     autosaved = Signal(str)  # path of the recovery copy
 
-    def __init__(
-        self,
-        config=None,
-        backends: dict | None = None,
-        threads: int | None = None,
-        generate_threshold: float = 0.02,
-        lookahead_s: float = 0.5,
-        autosave: str | None = None,
-        autosave_every: int = 3,
-        map_resolution: int = 128,
-    ) -> None:
+    def __init__(self, config=None, threads: int | None = None, **options) -> None:
+        """config: the WorldConfig of the photos and scenes opened; threads: torch's on the
+        engine thread (default_threads); options: the Explorer's (backends,
+        generate_threshold, lookahead_s, autosave, autosave_every, map_resolution)."""
         super().__init__()
-        self.explorer = Explorer(
-            config,
-            _Signals(self),
-            backends=backends,
-            generate_threshold=generate_threshold,
-            lookahead_s=lookahead_s,
-            autosave=autosave,
-            autosave_every=autosave_every,
-            map_resolution=map_resolution,
-        )
+        self.explorer = Explorer(config, _Signals(self), **options)
         self.threads = threads or default_threads()
         self._drain = False  # shutting down after the commands already posted
         self._lock = threading.Condition()

@@ -158,7 +158,7 @@ def available_backends() -> dict[str, list[dict]]:
     depth_module = (
         None
         if importlib.util.find_spec("engine.models.depth")
-        else "engine/models/depth.py is not in this installation"
+        else "engine/models/depth/ is not in this installation"
     )
     weights = _embedded_codec_weights()
     embedded_codec = (

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from engine.camera import Camera
-from engine.models import depth as depth_mod
 from engine.models.depth import (
     DepthEstimator,
     DepthFileError,
@@ -22,6 +21,7 @@ from engine.models.depth import (
     load_depth_file,
     sky_mask,
 )
+from engine.models.depth import transformers_backend as depth_mod
 from engine.synth import room_scene
 
 H, W = 24, 32

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 
 from engine import synth
 from engine.camera import Camera
-from engine.models import depth as depth_mod
 from engine.models.depth import EmbeddedDepth, sky_mask
+from engine.models.depth import embedded as depth_mod
 from engine.models.depth_net import (
     DEFAULT_WEIGHTS,
     DepthNet,

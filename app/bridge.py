@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
-from engine.explore import Explorer, Listener
+from engine.explore import REPORTS, Explorer, Listener
 
 ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
 
@@ -210,43 +210,12 @@ class EngineBridge(QObject):
 
 
 class _Signals(Listener):
-    """The Explorer's reports, emitted as the bridge's signals (queued to the GUI thread)."""
+    """The Explorer's reports, emitted as the bridge's signals of the same names (queued to
+    the GUI thread)."""
 
     def __init__(self, bridge: EngineBridge) -> None:
-        self.b = bridge
-
-    def opened(self, info) -> None:
-        self.b.opened.emit(info)
-
-    def frame(self, frame) -> None:
-        self.b.frame.emit(frame)
-
-    def progress(self, done: int, total: int, what: str) -> None:
-        self.b.progress.emit(done, total, what)
-
-    def stats(self, stats: dict) -> None:
-        self.b.stats.emit(stats)
-
-    def error(self, message: str) -> None:
-        self.b.error.emit(message)
-
-    def busy(self, on: bool) -> None:
-        self.b.busy.emit(on)
-
-    def saved(self, path: str) -> None:
-        self.b.saved.emit(path)
-
-    def undone(self, what: str) -> None:
-        self.b.undone.emit(what)
-
-    def memory_map(self, memory_map) -> None:
-        self.b.memory_map.emit(memory_map)
-
-    def inspection(self, inspection) -> None:
-        self.b.inspection.emit(inspection)
-
-    def autosaved(self, path: str) -> None:
-        self.b.autosaved.emit(path)
+        for name in REPORTS:
+            setattr(self, name, getattr(bridge, name).emit)
 
 
 def _message(kind: str, e: Exception) -> str:

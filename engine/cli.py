@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import engine
+from engine.memory import MEMORIES
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -293,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="world settings, e.g. seed=3 frames_per_segment=12 (see WorldConfig)",
     )
-    render.add_argument("--memory", choices=("latent", "rgb"), default=None, help="memory kind")
+    render.add_argument("--memory", choices=MEMORIES, default=None, help="memory kind")
     render.add_argument(
         "--mask",
         metavar="FILE",

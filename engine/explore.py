@@ -40,7 +40,6 @@ TRANSITIONS = {
     ("generating", "cancel"): "cancelling",
     ("generating", "pause"): "cancelling",  # pausing stops the segment being made
     ("cancelling", "done"): "viewing",
-    ("cancelling", "pause"): "cancelling",
 }
 """(state, event) -> the next state; an event not listed for a state leaves it as it is (a
 cancel while viewing, a resume while viewing). After a cancelled segment the state is
@@ -73,6 +72,10 @@ class Listener:
     def memory_map(self, memory_map: MemoryMap) -> None: ...
     def inspection(self, inspection: Inspection) -> None: ...
     def autosaved(self, path: str) -> None: ...
+
+
+REPORTS = tuple(name for name in vars(Listener) if not name.startswith("_"))
+"""The kinds of report, by name: Listener's methods."""
 
 
 class Explorer:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.camera import Camera
-from engine.memory import make_memory
+from engine.memory import MEMORIES, make_memory
 from engine.memory.latent import Readout, pool_depth
 from engine.memory.protocol import SceneMemory
 from engine.models.generator import (
@@ -87,8 +87,8 @@ class WorldConfig:
             problems.append(f"fov_y_deg must be in [1, 170], got {self.fov_y_deg}")
         if self.frames_per_segment < 1:
             problems.append(f"frames_per_segment must be >= 1, got {self.frames_per_segment}")
-        if self.memory not in ("latent", "rgb"):
-            problems.append(f"memory must be 'latent' or 'rgb', got {self.memory!r}")
+        if self.memory not in MEMORIES:
+            problems.append(f"memory must be one of {', '.join(MEMORIES)}, got {self.memory!r}")
         if self.memory_budget_mib < 0:
             problems.append(f"memory_budget_mib must be >= 0, got {self.memory_budget_mib}")
         if self.steps < 1:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.camera import rotation_about
-from engine.explore import POLICY, STATES, TRANSITIONS, Explorer, Listener
+from engine.explore import POLICY, REPORTS, STATES, TRANSITIONS, Explorer, Listener
 from engine.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.world import WorldConfig
 
@@ -19,13 +19,8 @@ class Record(Listener):
 
     def __init__(self):
         self.got = []
-
-    def __getattribute__(self, name):
-        kinds = ("opened", "frame", "progress", "stats", "error", "busy", "saved", "undone")
-        kinds += ("memory_map", "inspection", "autosaved")
-        if name in kinds:
-            return lambda *args: object.__getattribute__(self, "got").append((name, args))
-        return object.__getattribute__(self, name)
+        for name in REPORTS:
+            setattr(self, name, lambda *args, name=name: self.got.append((name, args)))
 
     def of(self, kind):
         return [args for k, args in self.got if k == kind]

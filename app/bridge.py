@@ -29,12 +29,15 @@ import threading
 import time
 import traceback
 from collections import deque
+from concurrent.futures import Future
 
 import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
+from app.jobs import JobError
 from engine.explore import REPORTS, Explorer, Listener
+from engine.world import WorldCancelled
 
 ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
 
@@ -148,6 +151,16 @@ class EngineBridge(QObject):
         """Stop the segment being generated; the world stays at its last good segment."""
         self.explorer.cancel()
 
+    def request(self, kind: str, arg=None) -> Future:
+        """Post the command `kind` ("open", "save", "call", ...) and get a future the engine
+        thread completes with its result, or with a JobError when it failed (the `error`
+        signal has said why, as for every command). The app's jobs await these."""
+        if kind == "open":
+            self.explorer.cancelled.set()  # a segment being made gives way
+        future: Future = Future()
+        self._post(kind, arg, future)
+        return future
+
     def call(self, fn) -> None:
         """Run fn(world) on the engine thread (tests and inspectors); errors are reported."""
         self._post("call", fn)
@@ -167,9 +180,9 @@ class EngineBridge(QObject):
             self.explorer.cancelled.set()
         self._thread.join(timeout)
 
-    def _post(self, kind: str, arg) -> None:
+    def _post(self, kind: str, arg, future: Future | None = None) -> None:
         with self._lock:
-            self._commands.append((kind, arg))
+            self._commands.append((kind, arg, future))
             self._lock.notify()
 
     # ---- the worker
@@ -195,18 +208,23 @@ class EngineBridge(QObject):
                 if self._stop and not (self._drain and self._commands):
                     return
                 if self._commands:
-                    kind, arg = self._commands.popleft()
+                    kind, arg, future = self._commands.popleft()
                 else:
-                    kind, arg = "move", self._pose
+                    kind, arg, future = "move", self._pose, None
                     self._pose = None
+            if future is not None and not future.set_running_or_notify_cancel():
+                continue
             try:
-                if kind == "move":
-                    ex.move(*arg)
-                else:
-                    run[kind](arg)
+                result = ex.move(*arg) if kind == "move" else run[kind](arg)
             except Exception as e:  # the GUI shows it; the world is as it was
+                if not isinstance(e, WorldCancelled):
+                    traceback.print_exc()
                 self.error.emit(_message(kind, e))
-                traceback.print_exc()
+                if future is not None:
+                    future.set_exception(JobError(_message(kind, e)))
+            else:
+                if future is not None:
+                    future.set_result(result)
 
 
 class _Signals(Listener):

@@ -1,28 +1,26 @@
-"""The path dock: key-frame, record, preview and render a camera path (engine/path.py).
+"""The path dock: key-frame, record, preview, save and render a camera path (engine/path.py).
 
-`PathEditor` holds the path being edited, without Qt: keyframes (pose, fov, time), the
-interpolation settings and the render rate, and an undo stack of whole states (a path is a
-few kilobytes; a state per edit is the cheap, exact undo). Every edit that would make a
-path `CameraPath` refuses (two keys at one time, a loop with easing) is refused before it
-changes anything, with CameraPath's message.
+The path being edited is a `PathEditor` (app/patheditor.py, no Qt). `PathDock` is the
+widget and the workflow around it: a keyframe table (time, fov) with Add from the current
+view, Update to the view, Duplicate, Delete, Go to (double-click); the selected key's time
+and fov to edit (moving a key in time); a `Timeline` (app/timeline.py) to scrub; play/pause
+with the duration, fps and interpolation settings; Record (the flight becomes the path);
+Open/Save (the project's JSON or nerfstudio's camera_path.json); Render... (the window's
+render flow, app/renderjob.py) with a progress bar and Cancel. With `keep_copy(file)` every
+edit is written to that file, so the path survives a crash and a close.
 
-`PathDock` is the widget: a keyframe table (time, fov) with Add from the current view,
-Update to the view, Duplicate, Delete, Go to (double-click); the selected key's time and fov
-to edit (moving a key in time); a `Timeline` (app/timeline.py) to scrub; play/pause with
-the duration, fps and interpolation settings; Record; Open/Save (the project's JSON or
-nerfstudio's camera_path.json); Render... with a progress bar and Cancel.
-
-The dock never moves the camera itself: it asks with `view_requested(pose)` and the window
-puts the navigator there (the engine then shows the memory's readout at that pose). Preview
-playback ticks at display rate in real time; it shows the path's poses at the world's field
-of view (a per-keyframe fov reaches the rendered frames, not the live preview).
+The dock never moves the camera itself: it reads the view through `current_view()` and asks
+to move it with `view_requested(pose)`; the window puts the navigator there (the engine then
+shows the memory's readout at that pose). Preview playback ticks at display rate in real
+time; it shows the path's poses at the world's field of view (a per-keyframe fov reaches
+the rendered frames, not the live preview).
 """
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -31,6 +29,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -43,252 +42,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.patheditor import PathEditor
 from app.timeline import Timeline
-from engine.path import EASINGS, CameraPath, Keyframe, RenderSettings
+from engine.path import EASINGS, CameraPath, RenderSettings, load_path, save_path
 
-SPACING = 2.0  # seconds after the last keyframe where a new one goes
-SAME_TIME = 1e-3  # seconds: the playhead is "on" a keyframe this close to it
-UNDO_DEPTH = 200
-CURVE_SAMPLES = 256  # points of the path drawn on the minimap
-
-
-@dataclass
-class _State:
-    keys: list[Keyframe]
-    tension: float = 0.0
-    loop: bool = False
-    period: float | None = None
-    easing: str = "linear"
-    constant_speed: bool = False
-    fps: float = 24.0
-    selected: int | None = None
-
-
-class PathEditor:
-    """See the module docstring. `path` is None while there are fewer than two keyframes."""
-
-    def __init__(self, width: int = 512, height: int = 384) -> None:
-        self.state = _State(keys=[])
-        self.size = (width, height)  # the render size: the world's frame size
-        self._undo: list[_State] = []
-        self.path: CameraPath | None = None
-
-    # ---- reading
-
-    @property
-    def keys(self) -> list[Keyframe]:
-        return self.state.keys
-
-    @property
-    def selected(self) -> int | None:
-        return self.state.selected
-
-    @property
-    def duration(self) -> float:
-        return self.path.duration if self.path is not None else 0.0
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
-    def pose_at(self, t: float) -> tuple[np.ndarray, float] | None:
-        """The path's pose (4, 4) and fov at time t, or None without a path."""
-        if self.path is None:
-            return None
-        poses, fovs = self.path.poses([t])
-        return poses[0], float(fovs[0])
-
-    # ---- editing (each one undo step; ValueError leaves everything as it was)
-
-    def _edit(self, change) -> None:
-        state = copy.deepcopy(self.state)
-        change(state)
-        if state.selected is not None and not 0 <= state.selected < len(state.keys):
-            state.selected = len(state.keys) - 1 if state.keys else None
-        # a loop's period stays while it still closes the loop; else the default follows
-        # the keys (one mean span after the last)
-        keys = state.keys
-        if not state.loop or len(keys) < 2 or (state.period or 0.0) <= keys[-1].time - keys[0].time:
-            state.period = None
-        path = self._make(state)  # raises before anything changed
-        self._undo = [*self._undo[-(UNDO_DEPTH - 1) :], self.state]
-        self.state, self.path = state, path
-
-    def _make(self, s: _State) -> CameraPath | None:
-        if len(s.keys) < 2:
-            return None
-        return CameraPath(
-            [copy.copy(k) for k in s.keys],
-            tension=s.tension,
-            loop=s.loop,
-            period=s.period,
-            easing=s.easing,
-            constant_speed=s.constant_speed,
-            render=RenderSettings(*self.size, s.fps),
-        )
-
-    def set_size(self, width: int, height: int) -> None:
-        """The render size (the world's frame size); not an edit."""
-        self.size = (width, height)
-        self.path = self._make(self.state)
-
-    def undo(self) -> bool:
-        if not self._undo:
-            return False
-        self.state = self._undo.pop()
-        self.path = self._make(self.state)
-        return True
-
-    def select(self, index: int | None) -> None:
-        """Not an edit (no undo step)."""
-        if index is not None and not 0 <= index < len(self.keys):
-            raise IndexError(f"no keyframe {index}: the path has {len(self.keys)}")
-        self.state.selected = index
-
-    def add(self, pose, fov: float, at: float | None = None) -> int:
-        """A keyframe at the view `pose`: at time `at` when it falls strictly inside the path
-        and on no keyframe, else SPACING seconds after the last (0 for the first). Returns
-        its index (it becomes the selected one)."""
-        keys = self.keys
-        if not keys:
-            t = 0.0
-        elif (
-            at is not None
-            and keys[0].time < at < keys[-1].time
-            and min(abs(k.time - at) for k in keys) > SAME_TIME
-        ):
-            t = float(at)
-        else:
-            t = keys[-1].time + SPACING
-        key = Keyframe(pose, fov, t)
-
-        def change(s: _State) -> None:
-            s.keys = sorted([*s.keys, key], key=lambda k: k.time)
-            s.selected = next(i for i, k in enumerate(s.keys) if k is key)
-
-        self._edit(change)
-        return self.state.selected
-
-    def delete(self, index: int) -> None:
-        self._check(index)
-
-        def change(s: _State) -> None:
-            del s.keys[index]
-            s.selected = min(index, len(s.keys) - 1) if s.keys else None
-
-        self._edit(change)
-
-    def duplicate(self, index: int) -> int:
-        """A copy of keyframe `index` halfway to the next (SPACING after, for the last)."""
-        self._check(index)
-        keys = self.keys
-        t = (
-            (keys[index].time + keys[index + 1].time) / 2
-            if index + 1 < len(keys)
-            else keys[index].time + SPACING
-        )
-        key = Keyframe(keys[index].pose, keys[index].fov, t)
-
-        def change(s: _State) -> None:
-            s.keys.insert(index + 1, key)
-            s.selected = index + 1
-
-        self._edit(change)
-        return index + 1
-
-    def retime(self, index: int, t: float) -> int:
-        """Move keyframe `index` to time t (refused on another key's time); returns its new
-        index in time order."""
-        self._check(index)
-        key = Keyframe(self.keys[index].pose, self.keys[index].fov, t)
-
-        def change(s: _State) -> None:
-            s.keys[index] = key
-            s.keys.sort(key=lambda k: k.time)
-            s.selected = next(i for i, k in enumerate(s.keys) if k is key)
-
-        self._edit(change)
-        return self.state.selected
-
-    def set_view(self, index: int, pose, fov: float | None = None) -> None:
-        """Keyframe `index` takes the view `pose` (and fov), keeping its time."""
-        self._check(index)
-        old = self.keys[index]
-        key = Keyframe(pose, old.fov if fov is None else fov, old.time)
-
-        def change(s: _State) -> None:
-            s.keys[index] = key
-
-        self._edit(change)
-
-    def set_fov(self, index: int, fov: float) -> None:
-        self.set_view(index, self.keys[index].pose, fov)
-
-    def set_duration(self, seconds: float) -> None:
-        """Stretch the keyframe times (from the first) so the path lasts `seconds`."""
-        if self.path is None:
-            raise ValueError("a path needs two keyframes before it has a duration")
-        if not seconds > 0:
-            raise ValueError(f"the duration must be positive, got {seconds}")
-        scale = seconds / self.duration
-        t0 = self.keys[0].time
-
-        def change(s: _State) -> None:
-            s.keys = [Keyframe(k.pose, k.fov, t0 + (k.time - t0) * scale) for k in s.keys]
-            if s.period is not None:
-                s.period *= scale
-
-        self._edit(change)
-
-    def set_options(self, **options) -> None:
-        """tension, loop, easing, constant_speed, fps: checked as a CameraPath checks them.
-        Looping turns easing to linear (a loop has no start or end to ease)."""
-        unknown = set(options) - {"tension", "loop", "easing", "constant_speed", "fps"}
-        if unknown:
-            raise ValueError(f"unknown path options {sorted(unknown)}")
-        if "fps" in options and not (options["fps"] > 0):
-            raise ValueError(f"fps must be positive, got {options['fps']}")
-        if "easing" in options and options["easing"] not in EASINGS:
-            raise ValueError(f"easing must be one of {EASINGS}, got {options['easing']!r}")
-
-        def change(s: _State) -> None:
-            for name, value in options.items():
-                setattr(s, name, value)
-            if s.loop:
-                s.easing = "linear"
-
-        self._edit(change)
-
-    def replace(self, path: CameraPath) -> bool:
-        """The whole path (opened from a file, or recorded): one undo step."""
-
-        def change(s: _State) -> None:
-            s.keys = [copy.copy(k) for k in path.keyframes]
-            s.tension, s.loop, s.period = path.tension, path.loop, path.period
-            s.easing, s.constant_speed = path.easing, path.constant_speed
-            s.fps = path.render.fps
-            s.selected = 0
-
-        self._edit(change)
-        return True
-
-    def clear(self) -> None:
-        if self.keys:
-            self._edit(lambda s: s.keys.clear())
-
-    def _check(self, index: int) -> None:
-        if not 0 <= index < len(self.keys):
-            raise IndexError(f"no keyframe {index}: the path has {len(self.keys)}")
-
-    # ---- for the minimap
-
-    def curve(self, samples: int = CURVE_SAMPLES) -> np.ndarray | None:
-        """(samples, 3) positions along the path, or None without a path."""
-        if self.path is None:
-            return None
-        end = self.duration
-        poses, _ = self.path.poses(np.linspace(0.0, end, samples, endpoint=not self.state.loop))
-        return poses[:, :3, 3]
+PATH_FILTERS = {
+    "Latentscape camera path (*.json)": "latentscape",
+    "nerfstudio camera_path.json (*.json)": "nerfstudio",
+}
+NO_PATH = "no camera path yet: add two keyframes (K) or record one (R)"
 
 
 class PathDock(QWidget):
@@ -296,23 +58,69 @@ class PathDock(QWidget):
 
     view_requested = Signal(object)  # (4, 4) pose: put the camera there
     changed = Signal()  # keyframes, settings or selection changed (the minimap redraws)
-    add_requested = Signal()  # the window answers with add_key(pose, fov) of the view
-    update_requested = Signal()  # the window answers with update_key(pose, fov)
-    record_requested = Signal()
+    reveal_requested = Signal()  # the dock has something to show (a key added, a path opened)
+    recording_changed = Signal(bool)
     render_requested = Signal()
     cancel_render = Signal()
-    open_requested = Signal()
-    save_requested = Signal()
+    note = Signal(str)  # news for the status bar and the log
     error = Signal(str)
 
-    def __init__(self, parent=None, interval_ms: int = 16) -> None:
+    def __init__(
+        self,
+        parent=None,
+        interval_ms: int = 16,
+        current_view: Callable[[], tuple[np.ndarray, float] | None] | None = None,
+    ) -> None:
+        """current_view() -> (pose (4, 4), vertical fov in degrees) of the camera now, or
+        None while no world is open: what Add, Update and Record take."""
         super().__init__(parent)
         self.editor = PathEditor()
+        self.current_view = current_view or (lambda: None)
         self.time = 0.0
         self.playing = False
         self._last = time.perf_counter()
         self._syncing = False  # filling widgets from the editor: their signals are ignored
+        # (time, pose) while R records, and the latest recording
+        self.recording: list[tuple[float, np.ndarray]] | None = None
+        self.recorded: list[tuple[float, np.ndarray]] = []
+        self.copy_file: Path | None = None  # where every edit is kept (keep_copy)
+        self._kept: CameraPath | None = None  # the path last written there
+        self.buttons: dict[str, QPushButton] = {}
 
+        # a strip under the viewport: the timeline across, then the keyframes beside the
+        # playback and interpolation settings and the file and render buttons
+        self.timeline = Timeline()
+        self.timeline.scrubbed.connect(self.seek)
+        self.timeline.key_clicked.connect(self.go_to)
+        columns = QHBoxLayout()
+        columns.addLayout(self._key_column(), 1)
+        columns.addLayout(self._settings_column(), 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.timeline)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self._render_row())
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.changed.connect(self._keep)
+        self.refresh()
+
+    def _button_row(self, rows) -> QHBoxLayout:
+        """Buttons (name, text, tooltip, slot) in a row, kept in self.buttons by name."""
+        row = QHBoxLayout()
+        for name, text, tip, slot in rows:
+            b = QPushButton(text)
+            b.setToolTip(tip)
+            b.clicked.connect(slot)
+            self.buttons[name] = b
+            row.addWidget(b)
+        return row
+
+    def _key_column(self) -> QVBoxLayout:
+        """The keyframe table, the selected key's time and fov, the keyframe buttons."""
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["#", "time (s)", "fov (deg)"])
         self.table.verticalHeader().hide()
@@ -320,67 +128,58 @@ class PathDock(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(60)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._table_selected)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.go_to(row))
 
-        self.buttons = {}
-        keys = QGridLayout()
-        for i, (name, text, tip, slot) in enumerate(
-            [
-                ("add", "Add", "add a keyframe at the current view (K)", self.add_requested.emit),
-                (
-                    "update",
-                    "Update",
-                    "the selected keyframe takes the view (U)",
-                    self.update_requested.emit,
-                ),
-                (
-                    "duplicate",
-                    "Copy",
-                    "duplicate the selected keyframe, halfway to the next (Ctrl+D)",
-                    self.duplicate_selected,
-                ),
-                ("delete", "Delete", "delete the selected keyframe (Delete)", self.delete_selected),
-                (
-                    "goto",
-                    "Go to",
-                    "put the camera at the selected keyframe (G)",
-                    lambda: self.go_to(self.editor.selected),
-                ),
-                ("undo", "Undo", "undo the last path edit (Ctrl+Alt+Z)", self.undo),
-            ]
-        ):
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.clicked.connect(slot)
-            self.buttons[name] = b
-            keys.addWidget(b, 0, i)
-
-        self.key_time = QDoubleSpinBox()
-        self.key_time.setRange(-1e4, 1e4)
-        self.key_time.setDecimals(3)
-        self.key_time.setSingleStep(0.1)
-        self.key_time.setSuffix(" s")
-        self.key_time.setKeyboardTracking(False)
-        self.key_time.valueChanged.connect(self._key_time_edited)
-        self.key_fov = QDoubleSpinBox()
-        self.key_fov.setRange(1.0, 170.0)
-        self.key_fov.setDecimals(1)
-        self.key_fov.setSuffix(" deg")
-        self.key_fov.setKeyboardTracking(False)
-        self.key_fov.valueChanged.connect(self._key_fov_edited)
+        self.key_time = _spin(-1e4, 1e4, 3, " s", self._key_time_edited, step=0.1)
+        self.key_fov = _spin(1.0, 170.0, 1, " deg", self._key_fov_edited)
         key_form = QHBoxLayout()
-        key_form.addWidget(QLabel("key at"))
-        key_form.addWidget(self.key_time)
-        key_form.addWidget(QLabel("fov"))
-        key_form.addWidget(self.key_fov)
+        for widget in (QLabel("key at"), self.key_time, QLabel("fov"), self.key_fov):
+            key_form.addWidget(widget)
+        column = QVBoxLayout()
+        column.addWidget(self.table, 1)
+        column.addLayout(key_form)
+        column.addLayout(
+            self._button_row(
+                [
+                    ("add", "Add", "add a keyframe at the current view (K)", self.add_from_view),
+                    (
+                        "update",
+                        "Update",
+                        "the selected keyframe takes the view (U)",
+                        self.update_from_view,
+                    ),
+                    (
+                        "duplicate",
+                        "Copy",
+                        "duplicate the selected keyframe, halfway to the next (Ctrl+D)",
+                        self.duplicate_selected,
+                    ),
+                    (
+                        "delete",
+                        "Delete",
+                        "delete the selected keyframe (Delete)",
+                        self.delete_selected,
+                    ),
+                    (
+                        "goto",
+                        "Go to",
+                        "put the camera at the selected keyframe (G)",
+                        lambda: self.go_to(self.editor.selected),
+                    ),
+                    ("undo", "Undo", "undo the last path edit (Ctrl+Alt+Z)", self.undo),
+                ]
+            )
+        )
+        return column
 
-        self.timeline = Timeline()
-        self.timeline.scrubbed.connect(self.seek)
-        self.timeline.key_clicked.connect(self.go_to)
+    def _settings_column(self) -> QVBoxLayout:
+        """Play with the time, the duration / fps / interpolation settings, the file and
+        render buttons."""
         self.play_button = QPushButton("Play")
         self.play_button.setToolTip("play / pause the preview (P)")
         self.play_button.clicked.connect(self.toggle_play)
@@ -389,24 +188,11 @@ class PathDock(QWidget):
         transport.addWidget(self.play_button)
         transport.addWidget(self.time_label, 1)
 
-        self.duration_box = QDoubleSpinBox()
-        self.duration_box.setRange(0.1, 1e4)
-        self.duration_box.setDecimals(2)
-        self.duration_box.setSuffix(" s")
-        self.duration_box.setKeyboardTracking(False)
+        self.duration_box = _spin(0.1, 1e4, 2, " s", self._duration_edited)
         self.duration_box.setToolTip("stretch the keyframe times to this duration")
-        self.duration_box.valueChanged.connect(self._duration_edited)
-        self.fps_box = QDoubleSpinBox()
-        self.fps_box.setRange(1.0, 240.0)
-        self.fps_box.setDecimals(2)
-        self.fps_box.setKeyboardTracking(False)
-        self.fps_box.valueChanged.connect(lambda v: self._option(fps=v))
-        self.tension_box = QDoubleSpinBox()
-        self.tension_box.setRange(0.0, 1.0)
-        self.tension_box.setSingleStep(0.1)
-        self.tension_box.setKeyboardTracking(False)
+        self.fps_box = _spin(1.0, 240.0, 2, "", lambda v: self._option(fps=v))
+        self.tension_box = _spin(0.0, 1.0, 2, "", lambda v: self._option(tension=v), step=0.1)
         self.tension_box.setToolTip("0: smooth (Catmull-Rom); 1: stop at every keyframe")
-        self.tension_box.valueChanged.connect(lambda v: self._option(tension=v))
         self.loop_box = QCheckBox("loop")
         self.loop_box.toggled.connect(lambda on: self._option(loop=on))
         self.speed_box = QCheckBox("constant speed")
@@ -428,67 +214,45 @@ class PathDock(QWidget):
         form.addWidget(self.loop_box, 2, 1)
         form.addWidget(self.speed_box, 2, 3)
 
-        files = QHBoxLayout()
-        for name, text, tip, slot in (
-            ("record", "Record", "record the flight as the path (R)", self.record_requested.emit),
-            (
-                "open",
-                "Open...",
-                "open a camera path (own or nerfstudio JSON)",
-                self.open_requested.emit,
-            ),
-            ("save", "Save...", "save the camera path", self.save_requested.emit),
-            (
-                "render",
-                "Render...",
-                "render the path to a video (Ctrl+Shift+R)",
-                self.render_requested.emit,
-            ),
-        ):
-            b = QPushButton(text)
-            b.setToolTip(tip)
-            b.clicked.connect(slot)
-            self.buttons[name] = b
-            files.addWidget(b)
+        files = self._button_row(
+            [
+                ("record", "Record", "record the flight as the path (R)", self.toggle_recording),
+                (
+                    "open",
+                    "Open...",
+                    "open a camera path (own or nerfstudio JSON)",
+                    self.open_path_dialog,
+                ),
+                ("save", "Save...", "save the camera path", self.save_path_dialog),
+                (
+                    "render",
+                    "Render...",
+                    "render the path to a video (Ctrl+Shift+R)",
+                    self.render_requested.emit,
+                ),
+            ]
+        )
         self.buttons["record"].setCheckable(True)
+        column = QVBoxLayout()
+        column.addLayout(transport)
+        column.addLayout(form)
+        column.addStretch(1)
+        column.addLayout(files)
+        return column
+
+    def _render_row(self) -> QWidget:
+        """The render's progress bar and Cancel, shown while a render runs."""
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_render.emit)
-        render_row = QHBoxLayout()
-        render_row.addWidget(self.progress, 1)
-        render_row.addWidget(self.cancel_button)
         self.render_row = QWidget()
-        self.render_row.setLayout(render_row)
-        render_row.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout(self.render_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
         self.render_row.hide()
-
-        # a strip under the viewport: the timeline across, then the keyframes beside the
-        # playback and interpolation settings and the file and render buttons
-        self.table.setMinimumHeight(60)
-        key_column = QVBoxLayout()
-        key_column.addWidget(self.table, 1)
-        key_column.addLayout(key_form)
-        key_column.addLayout(keys)
-        settings_column = QVBoxLayout()
-        settings_column.addLayout(transport)
-        settings_column.addLayout(form)
-        settings_column.addStretch(1)
-        settings_column.addLayout(files)
-        columns = QHBoxLayout()
-        columns.addLayout(key_column, 1)
-        columns.addLayout(settings_column, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.timeline)
-        layout.addLayout(columns, 1)
-        layout.addWidget(self.render_row)
-
-        self.timer = QTimer(self)
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(self._tick)
-        self.refresh()
+        return self.render_row
 
     # ---- editing through the editor (errors become messages, nothing changes)
 
@@ -512,12 +276,34 @@ class PathDock(QWidget):
         index = self._do(self.editor.add, pose, fov, self.time)
         if index is not None:
             self._set_time(self.editor.keys[index].time - self.editor.keys[0].time)
+            self.reveal_requested.emit()
 
     def update_key(self, pose, fov: float | None = None) -> None:
         if self.editor.selected is None:
             self.error.emit("camera path: select a keyframe to update")
             return
         self._do(self.editor.set_view, self.editor.selected, pose, fov)
+
+    def add_from_view(self) -> None:
+        """K: a keyframe at the current view."""
+        view = self.current_view()
+        if view is None:
+            self.error.emit("open a photo or a scene before adding keyframes")
+            return
+        self.add_key(*view)
+
+    def update_from_view(self) -> None:
+        """U: the selected keyframe takes the current view (its pose; its fov stays)."""
+        view = self.current_view()
+        if view is not None:
+            self.update_key(view[0])
+
+    def step(self, step: int) -> None:
+        """[ and ]: go to the previous or next keyframe."""
+        n = len(self.editor.keys)
+        if n:
+            current = self.editor.selected
+            self.go_to(min(max((step if current is None else current + step), 0), n - 1))
 
     def duplicate_selected(self) -> None:
         if self.editor.selected is not None:
@@ -542,6 +328,7 @@ class PathDock(QWidget):
         self.stop()
         if self._do(self.editor.replace, path):
             self.seek(0.0)
+            self.reveal_requested.emit()
 
     def select(self, index: int | None) -> None:
         self.editor.select(index)
@@ -637,6 +424,125 @@ class PathDock(QWidget):
         dt, self._last = min(now - self._last, 0.1), now
         self.advance(dt)
 
+    # ---- recording
+
+    def toggle_recording(self) -> None:
+        """R: start recording the camera path, or stop: the flight becomes the path (to
+        preview, refine, save or render)."""
+        view = self.current_view()
+        if self.recording is None:
+            if view is None:
+                self.error.emit("open a photo or a scene before recording a path")
+            else:
+                self.recording = [(time.monotonic(), view[0])]
+                self.note.emit("recording the camera path: fly, then press R again")
+        else:
+            if view is not None:
+                self.recording.append((time.monotonic(), view[0]))
+            self.recorded, self.recording = self.recording, None
+            self._recorded_to_path(view[1] if view is not None else None)
+        self.buttons["record"].setChecked(self.recording is not None)
+        self.recording_changed.emit(self.recording is not None)
+
+    def record(self, pose) -> None:
+        """The camera moved to pose: one more pose of the recording, while R records."""
+        if self.recording is not None:
+            self.recording.append((time.monotonic(), np.array(pose, copy=True)))
+
+    def _recorded_to_path(self, fov: float | None) -> None:
+        """The latest recording becomes the path (one undo step): keyframes chosen so the
+        path stays within 1 cm and half a degree of every pose flown, at the times they
+        were flown."""
+        times, shown = zip(*self.recorded)
+        width, height = self.editor.size
+        try:
+            recorded = CameraPath.from_recording(
+                times,
+                shown,
+                fov=fov if fov is not None else self.editor.keys[0].fov,
+                render=RenderSettings(width, height, self.editor.state.fps),
+            )
+        except (ValueError, IndexError) as e:
+            self.error.emit(f"the recording makes no path: {e}")
+            return
+        self.set_path(recorded)
+        self.note.emit(
+            f"recorded {len(self.recorded)} poses as {len(recorded.keyframes)} keyframes "
+            f"({recorded.duration:.1f} s); Play (P) previews it, Render... renders it"
+        )
+
+    # ---- files
+
+    def open_path_dialog(self) -> None:
+        file, _ = QFileDialog.getOpenFileName(
+            self, "Open camera path", "", "Camera paths (*.json);;All files (*)"
+        )
+        if file:
+            self.open_path(file)
+
+    def open_path(self, file: str) -> bool:
+        """A camera path file (the project's JSON or nerfstudio's) becomes the path."""
+        try:
+            loaded = load_path(file)
+        except (OSError, ValueError) as e:
+            self.error.emit(f"could not open the camera path: {e}")
+            return False
+        self.set_path(loaded)
+        self.note.emit(f"opened {file}: {len(loaded.keyframes)} keyframes, {loaded.duration:.1f} s")
+        return True
+
+    def save_path_dialog(self) -> None:
+        if self.editor.path is None:
+            self.error.emit(NO_PATH)
+            return
+        file, chosen = QFileDialog.getSaveFileName(
+            self, "Save camera path", "path.json", ";;".join(PATH_FILTERS)
+        )
+        if file:
+            self.save_path(file, PATH_FILTERS.get(chosen, "latentscape"))
+
+    def save_path(self, file: str, fmt: str = "latentscape") -> bool:
+        """Write the path: fmt "latentscape" (the project's JSON, for `latentscape render
+        --path`) or "nerfstudio" (camera_path.json)."""
+        path = self.editor.path
+        if path is None:
+            self.error.emit(NO_PATH)
+            return False
+        try:
+            save_path(path, file, fmt)
+        except (OSError, ValueError) as e:
+            self.error.emit(f"could not save the camera path to {file}: {e}")
+            return False
+        self.note.emit(f"saved the camera path ({len(path.keyframes)} keyframes, {fmt}) to {file}")
+        return True
+
+    def keep_copy(self, file: Path) -> None:
+        """Keep the path in `file`, written on every edit, so that it survives a crash and
+        a close; a path found there (the last session's) comes back now."""
+        self.copy_file = Path(file)
+        if not self.copy_file.is_file():
+            return
+        try:
+            kept = load_path(self.copy_file)
+        except (OSError, ValueError) as e:
+            self.note.emit(f"the last session's camera path could not be read: {e}")
+            return
+        self.set_path(kept)
+        self.note.emit("the camera path of the last session is back in the path strip (T)")
+
+    def _keep(self) -> None:
+        path = self.editor.path
+        if self.copy_file is None or path is self._kept:  # a selection, not an edit
+            return
+        self._kept = path
+        try:
+            if path is not None:
+                save_path(path, self.copy_file)
+            else:
+                self.copy_file.unlink(missing_ok=True)
+        except OSError as e:
+            self.note.emit(f"could not keep a copy of the camera path: {e}")
+
     # ---- render progress
 
     def render_started(self, total: int, what: str) -> None:
@@ -702,3 +608,16 @@ class PathDock(QWidget):
             self._set_time(self.time)
         finally:
             self._syncing = False
+
+
+def _spin(low, high, decimals, suffix, edited, step=None) -> QDoubleSpinBox:
+    """A spin box that reports `edited(value)` when an edit is done, not on every key."""
+    box = QDoubleSpinBox()
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    if step is not None:
+        box.setSingleStep(step)
+    box.setKeyboardTracking(False)
+    box.valueChanged.connect(edited)
+    return box

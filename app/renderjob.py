@@ -13,10 +13,15 @@ live in a temporary folder removed at the end.
 Progress comes as signals (frames done of the total, per denoising step); `cancel` stops
 between steps and keeps the frames done as `<stem>.partial.mp4`, like Ctrl+C in the CLI.
 The thread runs at the engine thread's lower priority, so flying stays smooth meanwhile.
+
+`RenderFlow` is Render... of the window: the checks (a world, a path, one render at a
+time), the `RenderDialog`, the runner, the path dock's progress row, and a job of the app's
+(app/jobs.py) that awaits the render's end, so the status bar shows it and can cancel it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import shutil
 import tempfile
@@ -26,8 +31,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+)
 
 from app.bridge import ENGINE_NICE, lower_priority
+from app.jobs import Job, JobError, Jobs, first_signal
 
 
 @dataclass
@@ -185,3 +202,145 @@ class RenderRunner(QObject):
     def _clean(plan: RenderPlan) -> None:
         if plan.temporary is not None:
             shutil.rmtree(plan.temporary, ignore_errors=True)
+
+
+class RenderFlow(QObject):
+    """Render... of the window; see the module docstring."""
+
+    note = Signal(str)
+    error = Signal(str)
+
+    def __init__(self, bridge, dock, jobs: Jobs, has_world, parent=None) -> None:
+        """dock: the PathDock (its path, render rate and progress row); has_world(): whether
+        a world is open."""
+        super().__init__(parent)
+        self.bridge, self.dock, self.jobs, self.has_world = bridge, dock, jobs, has_world
+        self.runner = RenderRunner(self)
+        self.runner.started.connect(dock.render_started)
+        self.runner.progress.connect(dock.render_progress)
+        self.runner.finished.connect(self._finished)
+        self.runner.failed.connect(self._failed)
+        dock.render_requested.connect(self.dialog)
+        dock.cancel_render.connect(self.cancel)
+
+    @property
+    def running(self) -> bool:
+        return self.runner.running
+
+    def cancel(self) -> None:
+        """Stop between denoising steps; the frames done are kept as a partial video."""
+        self.runner.cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.runner.wait(timeout)
+
+    def dialog(self) -> None:
+        if self._can_render():
+            dialog = RenderDialog(self.dock.window(), self.dock.editor)
+            if dialog.exec():
+                self.render(dialog.out.text(), dialog.keep.isChecked(), dialog.frames.text())
+
+    def _can_render(self) -> bool:
+        if not self.has_world():
+            self.error.emit("open a photo or a scene before rendering")
+        elif self.dock.editor.path is None:
+            self.error.emit("no camera path yet: add two keyframes (K) or record one (R)")
+        elif self.runner.running:
+            self.error.emit("a render is running: cancel it or wait for it")
+        else:
+            return True
+        return False
+
+    def render(self, out: str, keep: bool = True, frames: str | None = None) -> bool:
+        """Render the dock's path through a snapshot of the world into the video `out`, in
+        the background: the job `latentscape render` runs. False (said) when it cannot."""
+        if not self._can_render():
+            return False
+        if not str(out).strip():
+            self.error.emit("give the video a file name")
+            return False
+        plan = RenderPlan.beside(out, keep=keep, frames=frames or None)
+        editor = self.dock.editor
+        ended = first_signal(self.runner.finished, self.runner.failed)
+        if not self.runner.render(self.bridge, editor.path, plan, fps=editor.state.fps):
+            if not ended.cancel():  # it failed at once: the runner said why
+                ended.exception()
+            return False
+        self.dock.render_started(0, "the world's snapshot")
+        self.note.emit(f"rendering the camera path to {plan.out} ...")
+
+        async def until_done(job: Job):
+            self.runner.progress.connect(job.report)
+            try:
+                try:
+                    return await asyncio.shield(ended)
+                except asyncio.CancelledError:  # stop between steps, keep the frames done
+                    self.runner.cancel()
+                    return await ended
+            except JobError:  # the runner said why (self._failed)
+                return None
+            finally:
+                self.runner.progress.disconnect(job.report)
+
+        self.jobs.start(f"rendering {plan.out.name}", until_done)
+        return True
+
+    def _failed(self, message: str) -> None:
+        self.dock.render_ended()
+        self.error.emit(message)
+
+    def _finished(self, result) -> None:
+        self.dock.render_ended()
+        plan = self.runner.plan
+        if result.interrupted:
+            kept = f"; the {result.frames} frames done are in {result.partial}"
+            self.note.emit("render cancelled" + (kept if result.partial else ""))
+            return
+        self.note.emit(f"rendered {result.frames} frames to {result.out}")
+        if plan is not None and plan.temporary is None:
+            self.note.emit(f"the same render from the command line: {plan.command()}")
+
+
+class RenderDialog(QDialog):
+    """Render...: the video file, whether the snapshot and the path stay beside it, and an
+    optional folder for the frames with their cameras (nerfstudio and COLMAP)."""
+
+    def __init__(self, parent, editor) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Render the camera path")
+        path = editor.path
+        fps = editor.state.fps
+        frames = len(path.frame_times(fps))
+        width, height = editor.size
+        self.out = QLineEdit(str(Path.home() / "latentscape-path.mp4"))
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.out, 1)
+        row.addWidget(browse)
+        self.keep = QCheckBox(
+            "keep the world snapshot and the path beside the video (to render again with "
+            "latentscape render)"
+        )
+        self.keep.setChecked(True)
+        self.frames = QLineEdit()
+        self.frames.setPlaceholderText("(none) a folder for the frames, nerfstudio + COLMAP")
+        form = QFormLayout(self)
+        form.addRow(
+            QLabel(f"{frames} frames at {width}x{height}, {path.duration:.2f} s at {fps:g} fps")
+        )
+        form.addRow("video", row)
+        form.addRow("frames", self.frames)
+        form.addRow(self.keep)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Render")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Render to", self.out.text(), "MP4 (*.mp4)")
+        if path:
+            self.out.setText(path)

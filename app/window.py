@@ -12,114 +12,41 @@ settings tells a crash from a clean close. Window layout and settings persist in
 
 from __future__ import annotations
 
+import asyncio
+import math
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QSize, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QPlainTextEdit,
-    QPushButton,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
 from app import settings as prefs
 from app.bridge import EngineBridge
 from app.inspector import Inspector
+from app.jobs import Job, JobBar, Jobs, engine_answer
 from app.keys import binding
 from app.minimap import Minimap
 from app.pathdock import PathDock
-from app.renderjob import RenderPlan, RenderRunner
+from app.renderjob import RenderFlow
+from app.startpage import StartPage
 from app.viewport import Viewport
 from engine.messages import WorldInfo
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
-PATH_FILTERS = {
-    "Latentscape camera path (*.json)": "latentscape",
-    "nerfstudio camera_path.json (*.json)": "nerfstudio",
-}
 RECENT_MAX = 8
 DOCK_WIDTH = 340  # the minimap and inspector docks, at first start
 PATH_DOCK_HEIGHT = 230  # the camera path strip, the first time it opens
-
-
-class StartPage(QWidget):
-    """Sample scenes as thumbnails, Open photo..., Open world..., recent files."""
-
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__()
-        from engine.scenes import SCENES, list_scenes
-
-        layout = QVBoxLayout(self)
-        title = QLabel("<h2>Latentscape</h2>Fly through a world generated from one photo.")
-        layout.addWidget(title)
-        layout.addWidget(QLabel("Sample scenes (double-click to open):"))
-        self.scenes = QListWidget()
-        self.scenes.setViewMode(QListWidget.ViewMode.IconMode)
-        self.scenes.setIconSize(QSize(192, 144))
-        self.scenes.setResizeMode(QListWidget.ResizeMode.Adjust)
-        self.scenes.setMovement(QListWidget.Movement.Static)
-        for name in list_scenes():
-            item = QListWidgetItem(name)
-            photo = Path(SCENES) / name / "photo.png"
-            if photo.is_file():
-                item.setIcon(QIcon(QPixmap(str(photo)).scaled(192, 144, Qt.KeepAspectRatio)))
-            item.setData(Qt.ItemDataRole.UserRole, name)
-            self.scenes.addItem(item)
-        self.scenes.itemActivated.connect(
-            lambda item: window.open_source(item.data(Qt.ItemDataRole.UserRole))
-        )
-        layout.addWidget(self.scenes, 2)
-        buttons = QHBoxLayout()
-        for text, slot in (
-            ("Open photo...", window.open_photo_dialog),
-            ("Open world...", window.open_world_dialog),
-        ):
-            b = QPushButton(text)
-            b.clicked.connect(slot)
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        layout.addLayout(buttons)
-        # shown when a recovery copy of an unsaved world was found
-        self.recovery = QWidget()
-        row = QHBoxLayout(self.recovery)
-        row.setContentsMargins(0, 0, 0, 0)
-        self.recovery_text = QLabel()
-        self.recovery_text.setWordWrap(True)
-        row.addWidget(self.recovery_text, 1)
-        self.restore_button = QPushButton("Restore")
-        self.restore_button.clicked.connect(window.restore_recovery)
-        self.discard_button = QPushButton("Discard")
-        self.discard_button.clicked.connect(window.discard_recovery)
-        row.addWidget(self.restore_button)
-        row.addWidget(self.discard_button)
-        self.recovery.setStyleSheet("QWidget { background: #3a3220; }")
-        self.recovery.hide()
-        layout.addWidget(self.recovery)
-        layout.addWidget(QLabel("Recent:"))
-        self.recent = QListWidget()
-        self.recent.itemActivated.connect(lambda item: window.open_source(item.text()))
-        layout.addWidget(self.recent, 1)
-
-    def set_recent(self, paths: list[str]) -> None:
-        self.recent.clear()
-        self.recent.addItems(paths)
 
 
 class MainWindow(QMainWindow):
@@ -140,17 +67,13 @@ class MainWindow(QMainWindow):
         self.recovery = Path(recovery) if recovery else default_recovery_path()
         # the path being edited, written on every edit: it survives a crash and a close
         self.path_recovery = self.recovery.with_name(self.recovery.stem + ".path.json")
-        self._kept_path = None  # the path last written there
         self.bridge.autosave = str(self.recovery)
         self.bridge.autosave_every = prefs.autosave_every(self.settings)
         self.crashed = self.settings.value("session/running", "false") in ("true", True)
         self.settings.setValue("session/running", True)
         self.settings.sync()
         self.info: WorldInfo | None = None
-        # (time, pose) shown while R records, and the latest recording (it goes to the path dock)
-        self.recording: list[tuple[float, np.ndarray]] | None = None
-        self.recorded: list[tuple[float, np.ndarray]] = []
-        self.renders = RenderRunner(self)
+        self.jobs = Jobs(self)  # opening, saving, rendering: asyncio tasks (app/jobs.py)
         self.stats: dict = {}
         self.generating = False
         self.busy = False
@@ -174,7 +97,7 @@ class MainWindow(QMainWindow):
         self.minimap = Minimap()
         self.minimap_dock = self._dock("Minimap", "minimap", self.minimap)
         # a strip under the viewport, shown on the first path action (K, R, T, opening one)
-        self.path_dock = PathDock()
+        self.path_dock = PathDock(current_view=self.current_view)
         self.path_dock_widget = self._dock(
             "Camera path", "path", self.path_dock, Qt.DockWidgetArea.BottomDockWidgetArea
         )
@@ -187,8 +110,12 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.minimap_dock, self.inspector_dock)
         self.minimap_dock.raise_()
 
+        self.renders = RenderFlow(
+            self.bridge, self.path_dock, self.jobs, lambda: self.info is not None, self
+        )
         self.hud = QLabel()
         self.statusBar().addPermanentWidget(self.hud)
+        self.statusBar().addPermanentWidget(JobBar(self.jobs))
         self._build_menus()
 
         b = self.bridge
@@ -198,7 +125,6 @@ class MainWindow(QMainWindow):
         b.error.connect(self.show_error)
         b.busy.connect(self._on_busy)
         b.progress.connect(self._on_progress)
-        b.saved.connect(lambda p: self._note(f"saved the world to {p}"))
         b.undone.connect(lambda what: self._note(f"undone: {what}"))
         b.autosaved.connect(self._on_autosaved)
         b.memory_map.connect(self.minimap.set_map)
@@ -213,19 +139,12 @@ class MainWindow(QMainWindow):
         p = self.path_dock
         p.view_requested.connect(self.show_pose)
         p.changed.connect(self._draw_path)
-        p.add_requested.connect(self.add_keyframe)
-        p.update_requested.connect(self.update_keyframe)
-        p.record_requested.connect(self.record_action.trigger)
-        p.open_requested.connect(self.open_path_dialog)
-        p.save_requested.connect(self.save_path_dialog)
-        p.render_requested.connect(self.render_dialog)
-        p.cancel_render.connect(self.renders.cancel)
-        p.error.connect(self.show_error)
-        r = self.renders
-        r.started.connect(p.render_started)
-        r.progress.connect(p.render_progress)
-        r.finished.connect(self._on_rendered)
-        r.failed.connect(self._on_render_failed)
+        p.reveal_requested.connect(self.reveal_path_dock)
+        p.recording_changed.connect(self.record_action.setChecked)
+        for source in (p, self.renders, self.jobs):
+            source.error.connect(self.show_error)
+        for source in (p, self.renders):
+            source.note.connect(self._note)
 
         self.hud_timer = QTimer(self)
         self.hud_timer.timeout.connect(self._update_hud)
@@ -242,7 +161,7 @@ class MainWindow(QMainWindow):
         else:  # the viewport keeps most of the width
             self.resizeDocks([self.minimap_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self._offer_recovery()
-        self._restore_path()
+        self.path_dock.keep_copy(self.path_recovery)
         for problem in problems:
             self.show_error(problem)
 
@@ -280,9 +199,10 @@ class MainWindow(QMainWindow):
             self._action(samples, name, lambda _=False, n=name: self.open_source(n))
         self._action(file, "&Save world...", self.save_world_dialog, "save_world")
         file.addSeparator()
-        self._action(file, "Open camera pat&h...", self.open_path_dialog, "open_path")
-        self._action(file, "Save camera &path...", self.save_path_dialog, "save_path")
-        self._action(file, "&Render path to video...", self.render_dialog, "render")
+        dock = self.path_dock
+        self._action(file, "Open camera pat&h...", dock.open_path_dialog, "open_path")
+        self._action(file, "Save camera &path...", dock.save_path_dialog, "save_path")
+        self._action(file, "&Render path to video...", self.renders.dialog, "render")
         self._action(file, "Screens&hot", self.screenshot, "screenshot")
         file.addSeparator()
         self._action(file, "&Quit", self.close, "quit")
@@ -297,20 +217,17 @@ class MainWindow(QMainWindow):
         self.generate_action.setCheckable(True)
         self._action(world, "Release mouse / &cancel segment", self.escape, "escape")
         path = bar.addMenu("&Path")
-        self.record_action = self._action(path, "&Record path", self.toggle_recording, "record")
+        self.record_action = self._action(path, "&Record path", dock.toggle_recording, "record")
         self.record_action.setCheckable(True)
-        dock = self.path_dock
-        self._action(path, "&Add keyframe at the view", self.add_keyframe, "add_keyframe")
-        self._action(path, "&Update keyframe to the view", self.update_keyframe, "update_keyframe")
+        self._action(path, "&Add keyframe at the view", dock.add_from_view, "add_keyframe")
+        self._action(path, "&Update keyframe to the view", dock.update_from_view, "update_keyframe")
         self._action(path, "D&uplicate keyframe", dock.duplicate_selected, "duplicate_keyframe")
         self._action(path, "&Delete keyframe", dock.delete_selected, "delete_keyframe")
         self._action(
             path, "&Go to keyframe", lambda: dock.go_to(dock.editor.selected), "go_to_keyframe"
         )
-        self._action(
-            path, "Pre&vious keyframe", lambda: self.step_keyframe(-1), "previous_keyframe"
-        )
-        self._action(path, "&Next keyframe", lambda: self.step_keyframe(1), "next_keyframe")
+        self._action(path, "Pre&vious keyframe", lambda: dock.step(-1), "previous_keyframe")
+        self._action(path, "&Next keyframe", lambda: dock.step(1), "next_keyframe")
         self._action(path, "&Play / pause preview", dock.toggle_play, "play")
         self._action(path, "Undo path &edit", dock.undo, "undo_path_edit")
         self._action(path, "&Clear path", dock.clear)
@@ -342,13 +259,23 @@ class MainWindow(QMainWindow):
 
     # ---- opening and saving
 
-    def open_source(self, source: str) -> None:
-        """Open a photo, sample scene or saved world (on the engine thread)."""
+    def open_source(self, source: str) -> Job:
+        """Open a photo, sample scene or saved world: a job (the engine thread opens it, the
+        `opened` signal shows it; cancelled, the world open before stays)."""
         self._note(f"opening {source} ...")
-        self.bridge.open(str(source))
         path = Path(str(source))
         if path.exists() and path.resolve() != self.recovery.resolve():
             self._remember(str(path.resolve()))
+
+        async def opening(job: Job) -> None:
+            answer = self.bridge.request("open", str(source))
+            try:
+                await engine_answer(answer, job, self.bridge.progress, self.bridge.cancel)
+            except asyncio.CancelledError:
+                self._note(f"opening {source} cancelled")
+                raise
+
+        return self.jobs.start(f"opening {path.name or source}", opening)
 
     def open_photo_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", "", IMAGE_FILTER)
@@ -366,7 +293,17 @@ class MainWindow(QMainWindow):
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save world", "world.lsworld")
         if path:
-            self.bridge.save(path)
+            self.save_world(path)
+
+    def save_world(self, path: str) -> Job:
+        """Save the world (atomically, on the engine thread): a job that cannot be cancelled
+        halfway (it is short, and a save is whole or not at all)."""
+
+        async def saving(job: Job) -> None:
+            saved = await engine_answer(self.bridge.request("save", str(path)), job)
+            self._note(f"saved the world to {saved}")
+
+        return self.jobs.start(f"saving {Path(path).name}", saving, cancellable=False)
 
     def recent_files(self) -> list[str]:
         value = self.settings.value("recent", [])
@@ -445,59 +382,20 @@ class MainWindow(QMainWindow):
         else:
             self.bridge.cancel()
 
-    def toggle_recording(self) -> None:
-        """R: start recording the camera path, or stop: the flight becomes the path dock's
-        path (to preview, refine, save or render)."""
-        if self.recording is None:
-            if self.viewport.navigator is None:
-                self.show_error("open a photo or a scene before recording a path")
-                self.record_action.setChecked(False)
-                return
-            self.recording = [(time.monotonic(), self.viewport.navigator.pose)]
-            self._note("recording the camera path: fly, then press R again")
-        else:
-            self.recording.append((time.monotonic(), self.viewport.navigator.pose))
-            self.recorded, self.recording = self.recording, None
-            self._recorded_to_path()
-        self.record_action.setChecked(self.recording is not None)
-        self.path_dock.buttons["record"].setChecked(self.recording is not None)
-
     def _on_pose(self, pose) -> None:
         if self.info is not None:
             self.minimap.set_camera(pose, self.info.K, self.info.width, self.info.height)
-        if self.recording is not None:
-            self.recording.append((time.monotonic(), np.array(pose, copy=True)))
-
-    def _recorded_to_path(self) -> None:
-        """The latest recording becomes the dock's path (one undo step there): keyframes
-        chosen so the path stays within 1 cm and half a degree of every pose flown, at the
-        times they were flown."""
-        from engine.path import CameraPath, RenderSettings
-
-        times, shown = zip(*self.recorded)
-        dock = self.path_dock
-        try:
-            recorded = CameraPath.from_recording(
-                times,
-                shown,
-                fov=self.view_fov(),
-                render=RenderSettings(self.info.width, self.info.height, dock.editor.state.fps),
-            )
-        except ValueError as e:
-            self.show_error(f"the recording makes no path: {e}")
-            return
-        dock.set_path(recorded)
-        self.reveal_path_dock()
-        self._note(
-            f"recorded {len(self.recorded)} poses as {len(recorded.keyframes)} keyframes "
-            f"({recorded.duration:.1f} s); Play (P) previews it, Render... renders it"
-        )
+        self.path_dock.record(pose)
 
     def view_fov(self) -> float:
         """The vertical field of view of the world's camera, degrees."""
-        import math
-
         return math.degrees(2 * math.atan(self.info.height / (2 * self.info.K[1, 1])))
+
+    def current_view(self) -> tuple[np.ndarray, float] | None:
+        """The camera's pose and vertical fov now (None before a world is open): what the
+        path dock's Add, Update and Record take."""
+        nav = self.viewport.navigator
+        return None if nav is None or self.info is None else (nav.pose, self.view_fov())
 
     # ---- the camera path
 
@@ -519,41 +417,9 @@ class MainWindow(QMainWindow):
         self.viewport.pose_changed.emit(nav.pose)
         self.viewport.update()
 
-    def add_keyframe(self) -> None:
-        """K: a keyframe at the current view."""
-        if self.viewport.navigator is None:
-            self.show_error("open a photo or a scene before adding keyframes")
-            return
-        self.path_dock.add_key(self.viewport.navigator.pose, self.view_fov())
-        self.reveal_path_dock()
-
-    def update_keyframe(self) -> None:
-        """U: the selected keyframe takes the current view."""
-        if self.viewport.navigator is not None:
-            self.path_dock.update_key(self.viewport.navigator.pose)
-
-    def step_keyframe(self, step: int) -> None:
-        """[ and ]: go to the previous or next keyframe."""
-        dock = self.path_dock
-        n = len(dock.editor.keys)
-        if n:
-            current = dock.editor.selected
-            dock.go_to(min(max((step if current is None else current + step), 0), n - 1))
-
     def _draw_path(self) -> None:
-        """The dock's keyframes and curve on the minimap; the path's recovery copy."""
-        from engine.path import save_path
-
+        """The dock's keyframes and curve on the minimap."""
         editor = self.path_dock.editor
-        if editor.path is not self._kept_path:  # an edit (each makes a new path), not a select
-            self._kept_path = editor.path
-            try:
-                if editor.path is not None:
-                    save_path(editor.path, self.path_recovery)
-                else:
-                    self.path_recovery.unlink(missing_ok=True)
-            except OSError as e:
-                self._note(f"could not keep a copy of the camera path: {e}")
         if not editor.keys or self.info is None:
             self.minimap.clear_path()
             return
@@ -565,116 +431,6 @@ class MainWindow(QMainWindow):
             curve=editor.curve(),
             selected=editor.selected,
         )
-
-    def _restore_path(self) -> None:
-        """The path of the last session, back in the dock."""
-        from engine.path import load_path
-
-        if not self.path_recovery.is_file():
-            return
-        try:
-            self.path_dock.set_path(load_path(self.path_recovery))
-        except (OSError, ValueError) as e:
-            self._note(f"the last session's camera path could not be read: {e}")
-            return
-        self._note("the camera path of the last session is back in the path strip (T)")
-
-    def open_path_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open camera path", "", "Camera paths (*.json);;All files (*)"
-        )
-        if path:
-            self.open_path(path)
-
-    def open_path(self, file: str) -> bool:
-        """A camera path file (the project's JSON or nerfstudio's) into the path dock."""
-        from engine.path import load_path
-
-        try:
-            loaded = load_path(file)
-        except (OSError, ValueError) as e:
-            self.show_error(f"could not open the camera path: {e}")
-            return False
-        self.path_dock.set_path(loaded)
-        self.reveal_path_dock()
-        self._note(f"opened {file}: {len(loaded.keyframes)} keyframes, {loaded.duration:.1f} s")
-        return True
-
-    def save_path_dialog(self) -> None:
-        if self.path_dock.editor.path is None:
-            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
-            return
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Save camera path", "path.json", ";;".join(PATH_FILTERS)
-        )
-        if path:
-            self.save_path(path, PATH_FILTERS.get(chosen, "latentscape"))
-
-    def save_path(self, file: str, fmt: str = "latentscape") -> bool:
-        """Write the dock's path: fmt "latentscape" (the project's JSON, for
-        `latentscape render --path`) or "nerfstudio" (camera_path.json)."""
-        from engine.path import save_path
-
-        path = self.path_dock.editor.path
-        if path is None:
-            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
-            return False
-        try:
-            save_path(path, file, fmt)
-        except (OSError, ValueError) as e:
-            self.show_error(f"could not save the camera path to {file}: {e}")
-            return False
-        self._note(f"saved the camera path ({len(path.keyframes)} keyframes, {fmt}) to {file}")
-        return True
-
-    def render_dialog(self) -> None:
-        if not self._can_render():
-            return
-        dialog = RenderDialog(self, self.path_dock.editor)
-        if dialog.exec():
-            self.render_path(dialog.out.text(), dialog.keep.isChecked(), dialog.frames.text())
-
-    def _can_render(self) -> bool:
-        if self.info is None:
-            self.show_error("open a photo or a scene before rendering")
-        elif self.path_dock.editor.path is None:
-            self.show_error("no camera path yet: add two keyframes (K) or record one (R)")
-        elif self.renders.running:
-            self.show_error("a render is running: cancel it or wait for it")
-        else:
-            return True
-        return False
-
-    def render_path(self, out: str, keep: bool = True, frames: str | None = None) -> bool:
-        """Render the dock's path through a snapshot of the world into the video `out`, in
-        the background (app/renderjob.py): the job `latentscape render` runs."""
-        if not self._can_render():
-            return False
-        if not str(out).strip():
-            self.show_error("give the video a file name")
-            return False
-        plan = RenderPlan.beside(out, keep=keep, frames=frames or None)
-        editor = self.path_dock.editor
-        if not self.renders.render(self.bridge, editor.path, plan, fps=editor.state.fps):
-            return False
-        self.path_dock.render_started(0, "the world's snapshot")
-        self._note(f"rendering the camera path to {plan.out} ...")
-        return True
-
-    def _on_rendered(self, result) -> None:
-        self.path_dock.render_ended()
-        plan = self.renders.plan
-        if result.interrupted:
-            kept = f"; the {result.frames} frames done are in {result.partial}"
-            self._note("render cancelled" + (kept if result.partial else ""))
-            return
-        self._note(f"rendered {result.frames} frames to {result.out}")
-        if plan is not None and plan.temporary is None:
-            self._note(f"the same render from the command line: {plan.command()}")
-
-    def _on_render_failed(self, message: str) -> None:
-        self.path_dock.render_ended()
-        self.show_error(message)
 
     def face_point(self, x: float, y: float) -> None:
         """Turn the camera (about world up) to face the ground point (x, y) of the minimap."""
@@ -790,48 +546,3 @@ def default_recovery_path() -> Path:
     """Where the recovery copy lives: the per-user application data folder."""
     folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
     return Path(folder or Path.home() / ".latentscape") / "recovery.lsworld"
-
-
-class RenderDialog(QDialog):
-    """Render...: the video file, whether the snapshot and the path stay beside it, and an
-    optional folder for the frames with their cameras (nerfstudio and COLMAP)."""
-
-    def __init__(self, parent: MainWindow, editor) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Render the camera path")
-        path = editor.path
-        fps = editor.state.fps
-        frames = len(path.frame_times(fps))
-        width, height = editor.size
-        self.out = QLineEdit(str(Path.home() / "latentscape-path.mp4"))
-        browse = QPushButton("Browse...")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.out, 1)
-        row.addWidget(browse)
-        self.keep = QCheckBox(
-            "keep the world snapshot and the path beside the video (to render again with "
-            "latentscape render)"
-        )
-        self.keep.setChecked(True)
-        self.frames = QLineEdit()
-        self.frames.setPlaceholderText("(none) a folder for the frames, nerfstudio + COLMAP")
-        form = QFormLayout(self)
-        form.addRow(
-            QLabel(f"{frames} frames at {width}x{height}, {path.duration:.2f} s at {fps:g} fps")
-        )
-        form.addRow("video", row)
-        form.addRow("frames", self.frames)
-        form.addRow(self.keep)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Render")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-
-    def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Render to", self.out.text(), "MP4 (*.mp4)")
-        if path:
-            self.out.setText(path)

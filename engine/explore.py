@@ -141,7 +141,13 @@ class Explorer:
         from engine.render import open_source
 
         self.cancelled.clear()
-        world = open_source(source, self.config, **self.backends)
+        world = open_source(
+            source,
+            self.config,
+            on_stage=self.listener.progress,
+            cancel=self.cancelled.is_set,
+            **self.backends,
+        )
         self.world = world
         self._last_pose = None
         cam = world.camera

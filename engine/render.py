@@ -83,19 +83,33 @@ def open_source(
     config: WorldConfig,
     depth: str | None = None,
     mask: str | None = None,
+    on_stage: Callable[[int, int, str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
     **backends,
 ) -> World:
     """A seeded World from `source`: a saved world folder, or what load_photo reads (a
-    sample scene name or folder, or a photo file with optional depth and mask files)."""
+    sample scene name or folder, or a photo file with optional depth and mask files).
+    on_stage(done, total, what) is told each stage as it begins; cancel is polled between
+    them (WorldCancelled: nothing was made)."""
     from engine import io
+
+    def stage(done: int, total: int, what: str) -> None:
+        if cancel is not None and cancel():
+            raise WorldCancelled(f"opening {source} cancelled before {what}")
+        if on_stage is not None:
+            on_stage(done, total, what)
 
     path = Path(source).expanduser()
     if path.is_dir() and (path / "world.json").is_file():
+        stage(0, 1, "reading the saved world")
         return io.load_world(path, **backends)
+    stage(0, 3, "reading the photo")
     photo = load_photo(source, depth=depth, mask=mask)
+    stage(1, 3, "loading the models")
     world = World(config, **backends)
     for note in photo.notes:
         print(f"note: {note}", file=sys.stderr)
+    stage(2, 3, "depth, encoding and lifting to the memory")
     world.seed(photo.rgb, depth=photo.depth, intrinsics=photo.camera, masks=photo.masks)
     return world
 

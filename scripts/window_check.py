@@ -222,7 +222,7 @@ def screenshots(app, window, out: Path, timeout: float) -> None:
         vp.navigator.press(Qt.Key.Key_W)
         vp.navigator.tick(2.0)
         vp.navigator.release(Qt.Key.Key_W)
-        window.add_keyframe()
+        window.path_dock.add_from_view()
     window.path_dock.go_to(1)
     window.path_dock.seek(3.0)
     pump(1.5)

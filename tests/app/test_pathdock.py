@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from app.pathdock import SPACING, PathDock, PathEditor
+from app.pathdock import PathDock
+from app.patheditor import SPACING, PathEditor
 from engine.path import CameraPath, Keyframe
 
 pytestmark = pytest.mark.gui
@@ -208,15 +209,15 @@ def test_the_window_puts_the_path_on_the_minimap(qtbot, tmp_path):
     try:
         with qtbot.waitSignal(window.bridge.opened, timeout=30000):
             window.open_source("room")
-        window.add_keyframe()
+        window.path_dock.add_from_view()
         window.viewport.navigator.look(100, 0)
-        window.add_keyframe()
+        window.path_dock.add_from_view()
         poses, fovs, w, h, curve, selected = window.minimap.path
         assert len(poses) == 2 and (w, h) == (128, 96) and selected == 1
         np.testing.assert_allclose(fovs, window.view_fov())
         np.testing.assert_array_equal(poses[1], window.viewport.navigator.pose)
         assert curve.shape == (256, 3)
-        window.step_keyframe(-1)  # [ : the previous keyframe, and the camera goes there
+        window.path_dock.step(-1)  # [ : the previous keyframe, and the camera goes there
         assert window.minimap.path[5] == 0
         np.testing.assert_array_equal(window.viewport.navigator.pose, poses[0])
         window.path_dock.editor.clear()

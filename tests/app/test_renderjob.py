@@ -43,12 +43,12 @@ def window(qtbot, tmp_path):
 def key_path(window, turn: float = 60.0, seconds: float = 1.0, fps: float = 8.0) -> None:
     """Two keyframes a turn and a step apart, `seconds` long at fps."""
     nav = window.viewport.navigator
-    window.add_keyframe()
+    window.path_dock.add_from_view()
     nav.look(turn, 0)
     nav.press(Qt.Key.Key_W)  # and a step forward
     nav.tick(0.4)
     nav.release(Qt.Key.Key_W)
-    window.add_keyframe()
+    window.path_dock.add_from_view()
     window.path_dock.duration_box.setValue(seconds)
     window.path_dock.fps_box.setValue(fps)
     assert window.path_dock.editor.duration == pytest.approx(seconds)
@@ -62,10 +62,10 @@ def frames_of(file) -> np.ndarray:
 def test_rendering_from_the_app_equals_latentscape_render_bit_for_bit(qtbot, window, tmp_path):
     key_path(window)
     started, progress = [], []
-    window.renders.started.connect(lambda total, what: started.append(total))
-    window.renders.progress.connect(lambda done, total, what: progress.append(done))
-    with qtbot.waitSignal(window.renders.finished, timeout=120000) as done:
-        assert window.render_path(str(tmp_path / "app.mp4"), keep=True)
+    window.renders.runner.started.connect(lambda total, what: started.append(total))
+    window.renders.runner.progress.connect(lambda done, total, what: progress.append(done))
+    with qtbot.waitSignal(window.renders.runner.finished, timeout=120000) as done:
+        assert window.renders.render(str(tmp_path / "app.mp4"), keep=True)
     result = done.args[0]
     assert not result.interrupted and result.frames == 9  # 1 s at 8 fps, both ends
     assert started == [9] and progress[-1] == 9 and window.path_dock.render_row.isHidden()
@@ -85,16 +85,16 @@ def test_rendering_from_the_app_equals_latentscape_render_bit_for_bit(qtbot, win
     app_frames = frames_of(tmp_path / "app.mp4")
     assert app_frames.shape == (9, 96, 128, 3) and app_frames.std() > 5
     np.testing.assert_array_equal(app_frames, frames_of(cli))
-    assert window.renders.plan.command(8.0).startswith("latentscape render")
+    assert window.renders.runner.plan.command(8.0).startswith("latentscape render")
 
 
 def test_cancel_keeps_the_frames_done_and_the_old_video(qtbot, window, tmp_path):
     key_path(window, seconds=4.0)
     out = tmp_path / "take.mp4"
     out.write_bytes(b"an earlier take")
-    window.renders.progress.connect(lambda done, total, what: window.renders.cancel())
-    with qtbot.waitSignal(window.renders.finished, timeout=120000) as done:
-        assert window.render_path(str(out), keep=False)
+    window.renders.runner.progress.connect(lambda done, total, what: window.renders.cancel())
+    with qtbot.waitSignal(window.renders.runner.finished, timeout=120000) as done:
+        assert window.renders.render(str(out), keep=False)
     result = done.args[0]
     assert result.interrupted and result.frames < 33
     assert out.read_bytes() == b"an earlier take"
@@ -103,12 +103,12 @@ def test_cancel_keeps_the_frames_done_and_the_old_video(qtbot, window, tmp_path)
 
 
 def test_a_render_needs_a_path_and_one_at_a_time(qtbot, window, tmp_path):
-    assert not window.render_path(str(tmp_path / "x.mp4"))
+    assert not window.renders.render(str(tmp_path / "x.mp4"))
     assert "no camera path" in window.messages[-1]
     key_path(window)
-    with qtbot.waitSignal(window.renders.finished, timeout=120000):
-        assert window.render_path(str(tmp_path / "a.mp4"), keep=False)
-        assert not window.render_path(str(tmp_path / "b.mp4"))
+    with qtbot.waitSignal(window.renders.runner.finished, timeout=120000):
+        assert window.renders.render(str(tmp_path / "a.mp4"), keep=False)
+        assert not window.renders.render(str(tmp_path / "b.mp4"))
         assert "a render is running" in window.messages[-1]
     assert (tmp_path / "a.mp4").is_file() and not (tmp_path / "b.mp4").exists()
 

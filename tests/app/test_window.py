@@ -199,20 +199,20 @@ def test_a_recorded_flight_plays_back_through_the_path_dock(qtbot, window, tmp_p
     open_room(qtbot, window)
     vp, dock = window.viewport, window.path_dock
     window.record_action.trigger()
-    assert window.recording is not None and dock.buttons["record"].isChecked()
+    assert window.path_dock.recording is not None and dock.buttons["record"].isChecked()
     vp.setFocus()
     qtbot.keyPress(vp, Qt.Key.Key_W)
     # long enough a flight (half a second at display rate) that it is more than its keyframes
-    qtbot.waitUntil(lambda: len(window.recording) > 30, timeout=10000)
+    qtbot.waitUntil(lambda: len(window.path_dock.recording) > 30, timeout=10000)
     qtbot.keyRelease(vp, Qt.Key.Key_W)
     for _ in range(10):  # and a turn
         vp.navigator.look(8, 1)
         vp.pose_changed.emit(vp.navigator.pose)
     window.record_action.trigger()
-    assert window.recording is None and not window.record_action.isChecked()
-    times = np.array([t for t, _ in window.recorded])
+    assert window.path_dock.recording is None and not window.record_action.isChecked()
+    times = np.array([t for t, _ in window.path_dock.recorded])
     times -= times[0]
-    flown = np.stack([p for _, p in window.recorded])
+    flown = np.stack([p for _, p in window.path_dock.recorded])
     path = dock.editor.path
     assert path is not None and 2 <= len(path.keyframes) < len(times)
     # played back through the dock at the times flown: the camera is where it was flown,
@@ -233,25 +233,25 @@ def test_a_recorded_flight_plays_back_through_the_path_dock(qtbot, window, tmp_p
     # saved and opened again: the same keyframes (the project's JSON and nerfstudio's)
     for fmt in ("latentscape", "nerfstudio"):
         file = tmp_path / f"{fmt}.json"
-        assert window.save_path(str(file), fmt)
+        assert window.path_dock.save_path(str(file), fmt)
         again = load_path(file)
         assert len(again.keyframes) == len(path.keyframes)
         got, _ = again.poses(times)
         want, _ = path.poses(times)
         np.testing.assert_allclose(got, want, atol=1e-6)
-    assert window.open_path(str(tmp_path / "nerfstudio.json"))
+    assert window.path_dock.open_path(str(tmp_path / "nerfstudio.json"))
     assert len(dock.editor.keys) == len(path.keyframes)
 
 
 def test_bad_camera_path_files_are_refused_and_the_path_kept(qtbot, window, tmp_path):
     open_room(qtbot, window)
-    window.add_keyframe()
+    window.path_dock.add_from_view()
     window.viewport.navigator.look(50, 0)
-    window.add_keyframe()
+    window.path_dock.add_from_view()
     before = [k.time for k in window.path_dock.editor.keys]
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "latentscape.camera_path", "version": 9, "keyframes": []}')
-    assert not window.open_path(str(bad))
+    assert not window.path_dock.open_path(str(bad))
     assert "version 9" in window.messages[-1]
     assert [k.time for k in window.path_dock.editor.keys] == before
 
@@ -341,9 +341,9 @@ def assert_shows(vp, rgb) -> None:
 def test_the_camera_path_survives_a_close_and_clear_is_undoable(qtbot, tmp_path):
     first = make_window(qtbot, tmp_path)
     open_room(qtbot, first)
-    first.add_keyframe()
+    first.path_dock.add_from_view()
     first.viewport.navigator.look(60, 0)
-    first.add_keyframe()
+    first.path_dock.add_from_view()
     poses = [k.pose.copy() for k in first.path_dock.editor.keys]
     first.close()
     second = make_window(qtbot, tmp_path)

@@ -216,9 +216,11 @@ class EngineBridge(QObject):
                 continue
             try:
                 result = ex.move(*arg) if kind == "move" else run[kind](arg)
+            except WorldCancelled as e:  # asked for: not an error; the world is as it was
+                if future is not None:
+                    future.set_exception(e)
             except Exception as e:  # the GUI shows it; the world is as it was
-                if not isinstance(e, WorldCancelled):
-                    traceback.print_exc()
+                traceback.print_exc()
                 self.error.emit(_message(kind, e))
                 if future is not None:
                     future.set_exception(JobError(_message(kind, e)))

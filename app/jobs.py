@@ -124,10 +124,13 @@ class JobError(Exception):
     signal, the render's `failed`): the job ends without saying it again."""
 
 
-async def engine_answer(future, job: Job, progress=None, cancel: Callable[[], None] = None):
+async def engine_answer(future, job: Job, progress=None, cancel: Callable[[], None] | None = None):
     """Await a concurrent future the engine thread completes; meanwhile `progress` (a
     signal (done, total, what)) reports to the job, and a cancel of the job calls `cancel`
-    (the engine stops between its stages) and ends the job as cancelled."""
+    (the engine stops between its stages). Cancelled either way (the job, or the engine
+    stopped by someone else: WorldCancelled), the job ends as cancelled."""
+    from engine.world import WorldCancelled
+
     if progress is not None:
         progress.connect(job.report)
     try:
@@ -136,6 +139,8 @@ async def engine_answer(future, job: Job, progress=None, cancel: Callable[[], No
         if cancel is not None:
             cancel()
         raise
+    except WorldCancelled:  # the engine was told to stop by someone else (Esc): cancelled
+        raise asyncio.CancelledError from None
     finally:
         if progress is not None:
             progress.disconnect(job.report)

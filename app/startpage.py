@@ -1,9 +1,10 @@
-"""The start page: sample scenes as thumbnails, Open photo..., Open world..., recent files,
-and the offer to restore a recovery copy (the window's `restore_recovery`,
-`discard_recovery`)."""
+"""The start page: sample scenes as thumbnails, Open photo..., Open world..., the recent
+files (kept in the settings), and the offer to restore a recovery copy (the window's
+`restore_recovery`, `discard_recovery`)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt
@@ -18,12 +19,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+RECENT_MAX = 8  # recent files listed
+
 
 class StartPage(QWidget):
     """Sample scenes as thumbnails, Open photo..., Open world..., recent files."""
 
-    def __init__(self, window) -> None:
+    def __init__(self, window, settings) -> None:
         super().__init__()
+        self.settings = settings
         from engine.scenes import SCENES, list_scenes
 
         layout = QVBoxLayout(self)
@@ -77,6 +81,37 @@ class StartPage(QWidget):
         self.recent.itemActivated.connect(lambda item: window.open_source(item.text()))
         layout.addWidget(self.recent, 1)
 
-    def set_recent(self, paths: list[str]) -> None:
+        self.recent.addItems(self.recent_files())
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def remember(self, path: str) -> None:
+        """path first in the recent files."""
+        recent = [path, *[p for p in self.recent_files() if p != path]][:RECENT_MAX]
+        self.settings.setValue("recent", recent)
         self.recent.clear()
-        self.recent.addItems(paths)
+        self.recent.addItems(recent)
+
+    def offer_recovery(self, folder: Path, crashed: bool) -> None:
+        """Offer to restore the recovery copy in `folder`, if there is one; crashed: the
+        last session did not close cleanly."""
+        if not (folder / "world.json").is_file():
+            self.recovery.hide()
+            return
+        when = time.strftime(
+            "%Y-%m-%d %H:%M", time.localtime((folder / "world.json").stat().st_mtime)
+        )
+        segments = self.settings.value("recovery/segments", "?")
+        why = (
+            "Latentscape did not close cleanly last time."
+            if crashed
+            else "The world of the last session was not saved."
+        )
+        self.recovery_text.setText(
+            f"{why} A recovery copy from {when} ({segments} segments) is kept: restore it?"
+        )
+        self.recovery.show()

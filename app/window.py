@@ -1,8 +1,13 @@
-"""The main window: a start page, the viewport, the minimap and inspector docks, menus with
-every shortcut, a status HUD and a log of what went wrong.
+"""The main window: it lays out and wires the parts, each of which lives in its own
+module: the start page (app/startpage.py), the viewport, the minimap, inspector and camera
+path docks (the path workflow is the dock's, app/pathdock.py), the menus (app/menus.py,
+shortcuts from app/keys.py), Render... (app/renderjob.py), the HUD (app/hud.py), the jobs
+bar (app/jobs.py) and a log of what went wrong.
 
-Errors never take the window down: the bridge reports them as messages (the world stays at
-its last good state), shown in the status bar and appended to the log dock.
+Opening a photo or a world and saving one are jobs: asyncio tasks on the Qt loop that await
+the engine thread's answer, shown with progress and Cancel in the status bar. Errors never
+take the window down: the bridge reports them as messages (the world stays at its last good
+state), shown in the status bar and appended to the log dock.
 
 Nothing is lost on a crash: the bridge writes a recovery copy of the world every few
 segments (Settings) and on close when the world has unsaved changes. The next start finds
@@ -19,12 +24,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
-    QLabel,
     QMainWindow,
     QPlainTextEdit,
     QStackedWidget,
@@ -33,9 +36,10 @@ from PySide6.QtWidgets import (
 
 from app import settings as prefs
 from app.bridge import EngineBridge
+from app.hud import Hud
 from app.inspector import Inspector
 from app.jobs import Job, JobBar, Jobs, engine_answer
-from app.keys import binding
+from app.menus import build_menus
 from app.minimap import Minimap
 from app.pathdock import PathDock
 from app.renderjob import RenderFlow
@@ -44,7 +48,6 @@ from app.viewport import Viewport
 from engine.messages import WorldInfo
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
-RECENT_MAX = 8
 DOCK_WIDTH = 340  # the minimap and inspector docks, at first start
 PATH_DOCK_HEIGHT = 230  # the camera path strip, the first time it opens
 
@@ -74,14 +77,10 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.info: WorldInfo | None = None
         self.jobs = Jobs(self)  # opening, saving, rendering: asyncio tasks (app/jobs.py)
-        self.stats: dict = {}
-        self.generating = False
-        self.busy = False
-        self.progress_text = ""
         self.messages: list[str] = []  # every error shown, newest last
 
         self.viewport = Viewport()
-        self.start_page = StartPage(self)
+        self.start_page = StartPage(self, self.settings)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.start_page)
         self.pages.addWidget(self.viewport)
@@ -89,10 +88,7 @@ class MainWindow(QMainWindow):
 
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
-        self.log_dock = QDockWidget("Log", self)
-        self.log_dock.setObjectName("log")
-        self.log_dock.setWidget(self.log)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock = self._dock("Log", "log", self.log, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.log_dock.hide()
         self.minimap = Minimap()
         self.minimap_dock = self._dock("Minimap", "minimap", self.minimap)
@@ -113,18 +109,21 @@ class MainWindow(QMainWindow):
         self.renders = RenderFlow(
             self.bridge, self.path_dock, self.jobs, lambda: self.info is not None, self
         )
-        self.hud = QLabel()
+        self.hud = Hud(self.viewport)
         self.statusBar().addPermanentWidget(self.hud)
         self.statusBar().addPermanentWidget(JobBar(self.jobs))
-        self._build_menus()
+        actions = build_menus(self)
+        self.generate_action = actions["generate"]
+        self.record_action = actions["record"]
+        self.overlay_action = actions["overlay"]
 
         b = self.bridge
         b.opened.connect(self._on_opened)
         b.frame.connect(self.viewport.set_frame)
-        b.stats.connect(self._on_stats)
+        b.stats.connect(self.hud.set_stats)
         b.error.connect(self.show_error)
-        b.busy.connect(self._on_busy)
-        b.progress.connect(self._on_progress)
+        b.busy.connect(self.hud.set_busy)
+        b.progress.connect(self.hud.set_progress)
         b.undone.connect(lambda what: self._note(f"undone: {what}"))
         b.autosaved.connect(self._on_autosaved)
         b.memory_map.connect(self.minimap.set_map)
@@ -146,21 +145,15 @@ class MainWindow(QMainWindow):
         for source in (p, self.renders):
             source.note.connect(self._note)
 
-        self.hud_timer = QTimer(self)
-        self.hud_timer.timeout.connect(self._update_hud)
-        self.hud_timer.start(250)
-        self.start_page.set_recent(self.recent_files())
-        geometry = self.settings.value("window/geometry")
-        if geometry is not None:
+        if (geometry := self.settings.value("window/geometry")) is not None:
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 760)
-        state = self.settings.value("window/state")
-        if state is not None:
+        if (state := self.settings.value("window/state")) is not None:
             self.restoreState(state)
         else:  # the viewport keeps most of the width
             self.resizeDocks([self.minimap_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
-        self._offer_recovery()
+        self.start_page.offer_recovery(self.recovery, self.crashed)
         self.path_dock.keep_copy(self.path_recovery)
         for problem in problems:
             self.show_error(problem)
@@ -174,89 +167,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    # ---- menus
-
-    def _action(self, menu, text, slot, key: str | None = None) -> QAction:
-        """A menu action; `key` names its binding in app.keys, which gives its shortcut."""
-        action = QAction(text, self)
-        if key is not None:
-            action.setShortcuts([QKeySequence(k) for k in binding(key).shortcuts])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        self.addAction(action)  # shortcuts work while the menu bar is hidden too
-        return action
-
-    def _build_menus(self) -> None:
-        from engine.scenes import list_scenes
-
-        bar = self.menuBar()
-        file = bar.addMenu("&File")
-        self._action(file, "&Open photo...", self.open_photo_dialog, "open_photo")
-        self._action(file, "Open &world...", self.open_world_dialog, "open_world")
-        samples = file.addMenu("Open &sample scene")
-        for name in list_scenes():
-            self._action(samples, name, lambda _=False, n=name: self.open_source(n))
-        self._action(file, "&Save world...", self.save_world_dialog, "save_world")
-        file.addSeparator()
-        dock = self.path_dock
-        self._action(file, "Open camera pat&h...", dock.open_path_dialog, "open_path")
-        self._action(file, "Save camera &path...", dock.save_path_dialog, "save_path")
-        self._action(file, "&Render path to video...", self.renders.dialog, "render")
-        self._action(file, "Screens&hot", self.screenshot, "screenshot")
-        file.addSeparator()
-        self._action(file, "&Quit", self.close, "quit")
-        edit = bar.addMenu("&Edit")
-        self._action(edit, "&Undo last segment or erase", self.bridge.undo, "undo")
-        edit.addSeparator()
-        self._action(edit, "Se&ttings...", self.settings_dialog, "settings")
-        world = bar.addMenu("&World")
-        self.generate_action = self._action(
-            world, "&Generate (start / pause)", self.toggle_generation, "generate"
-        )
-        self.generate_action.setCheckable(True)
-        self._action(world, "Release mouse / &cancel segment", self.escape, "escape")
-        path = bar.addMenu("&Path")
-        self.record_action = self._action(path, "&Record path", dock.toggle_recording, "record")
-        self.record_action.setCheckable(True)
-        self._action(path, "&Add keyframe at the view", dock.add_from_view, "add_keyframe")
-        self._action(path, "&Update keyframe to the view", dock.update_from_view, "update_keyframe")
-        self._action(path, "D&uplicate keyframe", dock.duplicate_selected, "duplicate_keyframe")
-        self._action(path, "&Delete keyframe", dock.delete_selected, "delete_keyframe")
-        self._action(
-            path, "&Go to keyframe", lambda: dock.go_to(dock.editor.selected), "go_to_keyframe"
-        )
-        self._action(path, "Pre&vious keyframe", lambda: dock.step(-1), "previous_keyframe")
-        self._action(path, "&Next keyframe", lambda: dock.step(1), "next_keyframe")
-        self._action(path, "&Play / pause preview", dock.toggle_play, "play")
-        self._action(path, "Undo path &edit", dock.undo, "undo_path_edit")
-        self._action(path, "&Clear path", dock.clear)
-        self._action(path, "Cancel &render", self.renders.cancel)
-        view = bar.addMenu("&View")
-        self.overlay_action = self._action(
-            view, "&Overlay (generated tokens / depth / none)", self.next_overlay, "overlay"
-        )
-        self.overlay_action.setCheckable(True)
-        self._action(
-            view,
-            "&Capture mouse (Esc releases)",
-            lambda: self.viewport.set_captured(True),
-            "capture",
-        )
-        view.addSeparator()
-        for dock, key in (
-            (self.minimap_dock, "minimap"),
-            (self.inspector_dock, "inspector"),
-            (self.path_dock_widget, "path_strip"),
-        ):
-            action = dock.toggleViewAction()
-            action.setShortcuts([QKeySequence(k) for k in binding(key).shortcuts])
-            view.addAction(action)
-            self.addAction(action)
-        view.addAction(self.log_dock.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
-        self._action(help_menu, "&Controls", self.viewport.toggle_help, "help")
-
     # ---- opening and saving
 
     def open_source(self, source: str) -> Job:
@@ -265,7 +175,7 @@ class MainWindow(QMainWindow):
         self._note(f"opening {source} ...")
         path = Path(str(source))
         if path.exists() and path.resolve() != self.recovery.resolve():
-            self._remember(str(path.resolve()))
+            self.start_page.remember(str(path.resolve()))
 
         async def opening(job: Job) -> None:
             answer = self.bridge.request("open", str(source))
@@ -305,17 +215,6 @@ class MainWindow(QMainWindow):
 
         return self.jobs.start(f"saving {Path(path).name}", saving, cancellable=False)
 
-    def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _remember(self, path: str) -> None:
-        recent = [path, *[p for p in self.recent_files() if p != path]][:RECENT_MAX]
-        self.settings.setValue("recent", recent)
-        self.start_page.set_recent(recent)
-
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -335,25 +234,6 @@ class MainWindow(QMainWindow):
 
     # ---- recovery
 
-    def _offer_recovery(self) -> None:
-        page = self.start_page
-        if not (self.recovery / "world.json").is_file():
-            page.recovery.hide()
-            return
-        when = time.strftime(
-            "%Y-%m-%d %H:%M", time.localtime((self.recovery / "world.json").stat().st_mtime)
-        )
-        segments = self.settings.value("recovery/segments", "?")
-        why = (
-            "Latentscape did not close cleanly last time."
-            if self.crashed
-            else "The world of the last session was not saved."
-        )
-        page.recovery_text.setText(
-            f"{why} A recovery copy from {when} ({segments} segments) is kept: restore it?"
-        )
-        page.recovery.show()
-
     def restore_recovery(self) -> None:
         self.open_source(str(self.recovery))
         self.start_page.recovery.hide()
@@ -364,16 +244,16 @@ class MainWindow(QMainWindow):
         self._note("recovery copy discarded")
 
     def _on_autosaved(self, path: str) -> None:
-        self.settings.setValue("recovery/segments", self.stats.get("segments", "?"))
+        self.settings.setValue("recovery/segments", self.hud.stats.get("segments", "?"))
         self._note(f"recovery copy written to {path}")
 
     # ---- actions
 
     def toggle_generation(self) -> None:
-        self.generating = not self.generating
-        self.generate_action.setChecked(self.generating)
-        self.bridge.set_generating(self.generating)
-        self._note("generation on" if self.generating else "generation paused")
+        on = self.hud.generating = not self.hud.generating
+        self.generate_action.setChecked(on)
+        self.bridge.set_generating(on)
+        self._note("generation on" if on else "generation paused")
 
     def escape(self) -> None:
         """Esc: release a captured mouse; otherwise stop the segment being generated."""
@@ -486,17 +366,6 @@ class MainWindow(QMainWindow):
             self._note(note)
         self._note(f"opened {info.source} ({info.width}x{info.height})")
 
-    def _on_stats(self, stats: dict) -> None:
-        self.stats = stats
-
-    def _on_busy(self, busy: bool) -> None:
-        self.busy = busy
-        if not busy:
-            self.progress_text = ""
-
-    def _on_progress(self, done: int, total: int, what: str) -> None:
-        self.progress_text = f"{what} {100 * done // total}%" if total else what
-
     def show_error(self, message: str) -> None:
         """Non-modal: status bar and log; the window and the world stay usable."""
         self.messages.append(message)
@@ -508,32 +377,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 5000)
         self.log.appendPlainText(message)
 
-    def _update_hud(self) -> None:
-        s = self.stats
-        parts = [f"{self.viewport.fps:.0f} fps"]
-        if s:
-            parts += [
-                f"segment {s['segments']}",
-                f"memory {s['bytes'] / 2**20:.2f} MiB ({s['entries']:,} entries; "
-                f"RGB would need {s['rgb_bytes'] / 2**20:.1f} MiB)",
-                s["backend"],
-            ]
-        parts.append(
-            ("generating " + self.progress_text)
-            if self.busy
-            else ("generation on" if self.generating else "generation paused")
-        )
-        self.hud.setText("  |  ".join(parts))
-
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.renders.running:  # the frames done are kept as a partial video
             self.renders.cancel()
             self.renders.wait(60.0)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        if self.stats.get("unsaved"):
+        if self.hud.stats.get("unsaved"):
             self.bridge.save_recovery()  # the next start offers it
-            self.settings.setValue("recovery/segments", self.stats.get("segments", "?"))
+            self.settings.setValue("recovery/segments", self.hud.stats.get("segments", "?"))
         elif self.info is not None:  # saved or untouched: nothing to recover
             shutil.rmtree(self.recovery, ignore_errors=True)
         self.bridge.shutdown(timeout=60.0, drain=True)

@@ -140,7 +140,7 @@ def main() -> int:
         QTest.mouseMove(vp, centre + QPoint(6 * k, 0))
         pump(0.05)
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=centre + QPoint(360, 0))
-    wait_until(lambda: not window.busy, 60.0)
+    wait_until(lambda: not window.hud.busy, 60.0)
     pump(0.5)
     ticks = list(vp.tick_log)
     spans, start = [], None
@@ -153,7 +153,7 @@ def main() -> int:
     gaps = [
         b - a for a, b in zip(ticks, ticks[1:]) if any(s <= a <= e or s <= b <= e for s, e in spans)
     ]
-    result["segments_generated"] = window.stats.get("segments", 0)
+    result["segments_generated"] = window.hud.stats.get("segments", 0)
     result["busy_seconds"] = sum(e - s for s, e in spans)
     result["max_gui_gap_while_generating_ms"] = 1e3 * max(gaps) if gaps else None
     result["gui_gaps_over_33ms_while_generating"] = sum(g > 0.033 for g in gaps)

@@ -204,7 +204,7 @@ def screenshots(app, window, out: Path, timeout: float) -> None:
     window.resize(1280, 760)
     window.toggle_generation()
     deadline = time.monotonic() + 3 * timeout
-    while window.stats.get("segments", 0) < 2 and time.monotonic() < deadline:
+    while window.hud.stats.get("segments", 0) < 2 and time.monotonic() < deadline:
         vp.navigator.look(12, 0)  # a slow turn to the right, as a drag would
         vp.pose_changed.emit(vp.navigator.pose)
         pump(0.1)

@@ -114,7 +114,7 @@ def test_errors_are_shown_and_the_window_lives_on(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.bridge.opened, timeout=30000):  # still works
         window.open_source("room")
     # the recent list remembers the file that was tried
-    assert any("broken.jpg" in p for p in window.recent_files())
+    assert any("broken.jpg" in p for p in window.start_page.recent_files())
 
 
 def test_shortcuts_are_in_the_menus(window):
@@ -284,7 +284,7 @@ def test_an_unsaved_world_survives_a_crash_and_is_offered_back(qtbot, tmp_path):
         first.bridge.stats, timeout=10000, check_params_cb=lambda s: s["unsaved"]
     ):
         first.minimap.erase.emit(middle_of(first.minimap.map), 0.5)
-    qtbot.waitUntil(lambda: first.stats.get("unsaved"), timeout=5000)
+    qtbot.waitUntil(lambda: first.hud.stats.get("unsaved"), timeout=5000)
     first.minimap_dock.hide()
     first.close()  # unsaved: a recovery copy is written before the engine stops
     recovery = tmp_path / "recovery.lsworld"
@@ -302,7 +302,7 @@ def test_an_unsaved_world_survives_a_crash_and_is_offered_back(qtbot, tmp_path):
     with qtbot.waitSignal(third.bridge.opened, timeout=30000) as opened:
         third.start_page.restore_button.click()
     assert opened.args[0].source == str(recovery)
-    assert str(recovery.resolve()) not in third.recent_files()
+    assert str(recovery.resolve()) not in third.start_page.recent_files()
     third.discard_recovery()
     assert not recovery.exists()
     third.close()

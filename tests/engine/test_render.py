@@ -196,3 +196,30 @@ def test_a_camera_path_fov_reaches_the_frames():
     assert (a.width, a.height) == (world.camera.width, world.camera.height)
     same = world.camera_at(small_camera_path(world.camera.fov_y_deg).sample(4.0)[0])
     assert same == world.camera  # the seed's own intrinsics kept when the fov is the same
+
+
+def test_opening_says_its_stages_and_stops_between_them(tmp_path):
+    from engine.render import open_source
+    from engine.world import WorldCancelled, WorldConfig
+
+    config = WorldConfig(width=64, height=48)
+    stages = []
+    world = open_source("room", config, on_stage=lambda *stage: stages.append(stage))
+    assert [(done, total) for done, total, _ in stages] == [(0, 3), (1, 3), (2, 3)]
+    assert world.segments == 0 and len(world.memory) > 0
+    stages.clear()
+    with pytest.raises(WorldCancelled, match="opening room cancelled before depth"):
+        open_source(
+            "room",
+            config,
+            on_stage=lambda *stage: stages.append(stage),
+            cancel=lambda: len(stages) == 2,
+        )
+    assert len(stages) == 2
+    # a saved world: one stage
+    from engine.io import save_world
+
+    save_world(world, tmp_path / "w.lsworld")
+    stages.clear()
+    open_source(str(tmp_path / "w.lsworld"), config, on_stage=lambda *s: stages.append(s))
+    assert [(done, total) for done, total, _ in stages] == [(0, 1)]

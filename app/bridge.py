@@ -2,9 +2,10 @@
 every tensor; what the Explorer reports comes back as Qt signals.
 
 The GUI calls the command methods (`open`, `move`, `set_generating`, `save`, `undo`,
-`erase`, `cancel`, `shutdown`, ...); they only post to a mailbox and return at once. Camera
-moves are a single slot where the newest pose wins, so a worker that falls behind skips
-stale poses instead of queueing them; the other commands run in order. Signals carry numpy
+`erase`, `cancel`, `shutdown`, ...); they only post to a mailbox (engine/mailbox.py) and
+return at once: camera moves go to one slot where the newest pose wins, so a worker that
+falls behind skips stale poses; the other commands run in order. `request` posts a command
+and returns a future of its answer, which the app's jobs await (app/jobs.py). Signals carry numpy
 arrays and plain values (engine.messages: `ViewFrame`, `WorldInfo`, `MemoryMap`,
 `Inspection`; dicts), never tensors. What to show and when to generate is the Explorer's
 (its docstring): a move generates only if generation was on when the move was made, so
@@ -16,19 +17,16 @@ Nothing is lost on a crash: with `autosave` set, every `autosave_every` segments
 is saved (atomically, like every save) to that recovery folder, and `save_recovery` writes
 it on demand (the window does on close, when the world has unsaved changes).
 
-Threads: torch on the worker uses `threads` intra-op threads, by default all cores but
-one (at least 1), so the GUI thread and the OpenGL driver (Mesa's llvmpipe draws on the
-CPU) keep a core: on a 2-core machine the engine gets one. The worker thread also runs at
-a lower priority (nice +10 on Linux), so that when the GUI needs the CPU it gets it first.
+Threads: torch on the worker uses `threads` intra-op threads (app/threads.py: by default
+all cores but one), and the worker runs at a lower priority, so that the GUI and the OpenGL
+driver get the CPU first.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
-from collections import deque
 from concurrent.futures import Future
 
 import numpy as np
@@ -36,25 +34,10 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from app.jobs import JobError
-from engine.explore import REPORTS, Explorer, Listener
+from app.threads import ENGINE_NICE, default_threads, lower_priority
+from engine.explore import REPORTS, Explorer, Listener, failure
+from engine.mailbox import Mailbox
 from engine.world import WorldCancelled
-
-ENGINE_NICE = 10  # the engine thread yields the CPU to the GUI and the GL driver
-
-
-def default_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
-def lower_priority(nice: int) -> bool:
-    """Lower the calling thread's scheduling priority (Linux: a thread id works as a process
-    id for setpriority). False where the system does not allow it."""
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
-        return True
-    except (AttributeError, OSError):
-        return False
 
 
 def _forward(name: str) -> property:
@@ -87,12 +70,7 @@ class EngineBridge(QObject):
         super().__init__()
         self.explorer = Explorer(config, _Signals(self), **options)
         self.threads = threads or default_threads()
-        self._drain = False  # shutting down after the commands already posted
-        self._lock = threading.Condition()
-        self._commands: deque = deque()
-        # newest pose, its time, and whether generation was on when it was posted
-        self._pose: tuple[np.ndarray, float, bool] | None = None
-        self._stop = False
+        self.mailbox = Mailbox()  # commands in order, and the newest pose
         self._thread = threading.Thread(target=self._run, name="latentscape-engine", daemon=True)
         self._thread.start()
 
@@ -116,9 +94,7 @@ class EngineBridge(QObject):
         if pose.shape != (4, 4) or not np.isfinite(pose).all():
             self.error.emit(f"camera pose must be a finite 4x4 matrix, got shape {pose.shape}")
             return
-        with self._lock:
-            self._pose = (pose, time.monotonic(), self.explorer.generation_on)
-            self._lock.notify()
+        self.mailbox.put_pose(pose, time.monotonic(), self.explorer.generation_on)
 
     def set_generating(self, on: bool) -> None:
         """Generation on (segments are made when the view runs into the unknown) or off:
@@ -172,58 +148,33 @@ class EngineBridge(QObject):
     def shutdown(self, timeout: float = 10.0, drain: bool = False) -> None:
         """Stop the engine thread; with drain, after the commands already posted (a final
         save), camera moves dropped."""
-        with self._lock:
-            self._stop, self._drain = True, drain
-            self._pose = None
-            self._lock.notify()
+        self.mailbox.close(drain)
         if not drain:
             self.explorer.cancelled.set()
         self._thread.join(timeout)
 
     def _post(self, kind: str, arg, future: Future | None = None) -> None:
-        with self._lock:
-            self._commands.append((kind, arg, future))
-            self._lock.notify()
+        self.mailbox.post(kind, arg, future)
 
     # ---- the worker
 
     def _run(self) -> None:
         torch.set_num_threads(self.threads)
         lower_priority(ENGINE_NICE)
-        ex = self.explorer
-        run = {
-            "open": ex.open,
-            "save": ex.save,
-            "undo": lambda _: ex.undo(),
-            "recovery": lambda _: ex.save_recovery(),
-            "erase": lambda arg: ex.erase(*arg),
-            "inspecting": ex.set_inspecting,
-            "config": lambda arg: setattr(ex, "config", arg),
-            "call": lambda fn: fn(ex.world),
-        }
-        while True:
-            with self._lock:
-                while not (self._stop or self._commands or self._pose is not None):
-                    self._lock.wait()
-                if self._stop and not (self._drain and self._commands):
-                    return
-                if self._commands:
-                    kind, arg, future = self._commands.popleft()
-                else:
-                    kind, arg, future = "move", self._pose, None
-                    self._pose = None
+        while (letter := self.mailbox.take()) is not None:
+            kind, arg, future = letter
             if future is not None and not future.set_running_or_notify_cancel():
-                continue
+                continue  # cancelled before it began
             try:
-                result = ex.move(*arg) if kind == "move" else run[kind](arg)
+                result = self.explorer.run(kind, arg)
             except WorldCancelled as e:  # asked for: not an error; the world is as it was
                 if future is not None:
                     future.set_exception(e)
             except Exception as e:  # the GUI shows it; the world is as it was
                 traceback.print_exc()
-                self.error.emit(_message(kind, e))
+                self.error.emit(failure(kind, e))
                 if future is not None:
-                    future.set_exception(JobError(_message(kind, e)))
+                    future.set_exception(JobError(failure(kind, e)))
             else:
                 if future is not None:
                     future.set_result(result)
@@ -236,15 +187,3 @@ class _Signals(Listener):
     def __init__(self, bridge: EngineBridge) -> None:
         for name in REPORTS:
             setattr(self, name, getattr(bridge, name).emit)
-
-
-def _message(kind: str, e: Exception) -> str:
-    what = {
-        "open": "Could not open",
-        "save": "Could not save the world",
-        "undo": "Could not undo",
-        "erase": "Could not erase",
-        "move": "The engine failed while generating",
-        "call": "Engine call failed",
-    }.get(kind, "Engine error")
-    return f"{what}: {e}"

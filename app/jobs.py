@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,17 +125,21 @@ class JobError(Exception):
     signal, the render's `failed`): the job ends without saying it again."""
 
 
-async def engine_answer(future, job: Job, progress=None, cancel: Callable[[], None] | None = None):
-    """Await a concurrent future the engine thread completes; meanwhile `progress` (a
-    signal (done, total, what)) reports to the job, and a cancel of the job calls `cancel`
-    (the engine stops between its stages). Cancelled either way (the job, or the engine
-    stopped by someone else: WorldCancelled), the job ends as cancelled."""
+async def engine_answer(
+    job: Job, ask: Callable[[], Future], progress=None, cancel: Callable[[], None] | None = None
+):
+    """ask() posts a command to the engine thread and returns the concurrent future it
+    completes; await that. Meanwhile `progress` (a signal (done, total, what), connected
+    before the command is posted, so no report is missed) reports to the job, and a cancel
+    of the job calls `cancel` (the engine stops between its stages). Cancelled either way
+    (the job, or the engine stopped by someone else: WorldCancelled), the job ends as
+    cancelled."""
     from engine.world import WorldCancelled
 
     if progress is not None:
         progress.connect(job.report)
     try:
-        return await asyncio.wrap_future(future)
+        return await asyncio.wrap_future(ask())
     except asyncio.CancelledError:
         if cancel is not None:
             cancel()

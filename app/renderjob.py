@@ -43,8 +43,8 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from app.bridge import ENGINE_NICE, lower_priority
 from app.jobs import Job, JobError, Jobs, first_signal
+from app.threads import ENGINE_NICE, lower_priority
 
 
 @dataclass

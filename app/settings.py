@@ -15,7 +15,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -298,3 +298,9 @@ class SettingsDialog(QDialog):
         self.settings.setValue("models/folders", folders)
         self.settings.setValue("autosave/every", self.autosave_box.value())
         super().accept()
+
+
+def recovery_path() -> Path:
+    """Where the recovery copy lives: the per-user application data folder."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
+    return Path(folder or Path.home() / ".latentscape") / "recovery.lsworld"

@@ -21,10 +21,11 @@ import asyncio
 import math
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -67,7 +68,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("Latentscape", "Latentscape")
         config, problems = prefs.load_config(self.settings)
         self.bridge = bridge or EngineBridge(config)
-        self.recovery = Path(recovery) if recovery else default_recovery_path()
+        self.recovery = Path(recovery) if recovery else prefs.recovery_path()
         # the path being edited, written on every edit: it survives a crash and a close
         self.path_recovery = self.recovery.with_name(self.recovery.stem + ".path.json")
         self.bridge.autosave = str(self.recovery)
@@ -112,10 +113,10 @@ class MainWindow(QMainWindow):
         self.hud = Hud(self.viewport)
         self.statusBar().addPermanentWidget(self.hud)
         self.statusBar().addPermanentWidget(JobBar(self.jobs))
-        actions = build_menus(self)
-        self.generate_action = actions["generate"]
-        self.record_action = actions["record"]
-        self.overlay_action = actions["overlay"]
+        actions = build_menus(self)  # the checkable ones are kept in step with what they show
+        self.generate_action, self.record_action, self.overlay_action = (
+            actions[key] for key in ("generate", "record", "overlay")
+        )
 
         b = self.bridge
         b.opened.connect(self._on_opened)
@@ -178,9 +179,9 @@ class MainWindow(QMainWindow):
             self.start_page.remember(str(path.resolve()))
 
         async def opening(job: Job) -> None:
-            answer = self.bridge.request("open", str(source))
+            ask = partial(self.bridge.request, "open", str(source))
             try:
-                await engine_answer(answer, job, self.bridge.progress, self.bridge.cancel)
+                await engine_answer(job, ask, self.bridge.progress, self.bridge.cancel)
             except asyncio.CancelledError:
                 self._note(f"opening {source} cancelled")
                 raise
@@ -210,7 +211,7 @@ class MainWindow(QMainWindow):
         halfway (it is short, and a save is whole or not at all)."""
 
         async def saving(job: Job) -> None:
-            saved = await engine_answer(self.bridge.request("save", str(path)), job)
+            saved = await engine_answer(job, partial(self.bridge.request, "save", str(path)))
             self._note(f"saved the world to {saved}")
 
         return self.jobs.start(f"saving {Path(path).name}", saving, cancellable=False)
@@ -392,9 +393,3 @@ class MainWindow(QMainWindow):
         self.settings.setValue("session/running", False)
         self.settings.sync()
         super().closeEvent(event)
-
-
-def default_recovery_path() -> Path:
-    """Where the recovery copy lives: the per-user application data folder."""
-    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    return Path(folder or Path.home() / ".latentscape") / "recovery.lsworld"

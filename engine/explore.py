@@ -52,6 +52,22 @@ POLICY = {"viewing": True, "paused": False, "generating": False, "cancelling": F
 RGB_POINT_BYTES = 15
 
 
+FAILED = {
+    "open": "Could not open",
+    "save": "Could not save the world",
+    "undo": "Could not undo",
+    "erase": "Could not erase",
+    "move": "The engine failed while generating",
+    "call": "Engine call failed",
+}
+"""What the user is told when a command fails, before the error's own message."""
+
+
+def failure(kind: str, e: Exception) -> str:
+    """The message for the user when the command `kind` failed with e."""
+    return f"{FAILED.get(kind, 'Engine error')}: {e}"
+
+
 def rgb_memory_bytes(entries: int, factor: int) -> int:
     """What an RGB point memory would hold for the surfaces of `entries` latent tokens:
     factor^2 pixel points per token, RGB_POINT_BYTES each."""
@@ -136,6 +152,22 @@ class Explorer:
         self.fire("cancel")
 
     # ---- commands (the engine thread)
+
+    def run(self, kind: str, arg=None):
+        """Run the command `kind` (a mailbox's letter, engine/mailbox.py) with its argument;
+        what it returns ("call": fn(world)'s result)."""
+        commands = {
+            "move": lambda a: self.move(*a),
+            "open": self.open,
+            "save": self.save,
+            "undo": lambda _: self.undo(),
+            "recovery": lambda _: self.save_recovery(),
+            "erase": lambda a: self.erase(*a),
+            "inspecting": self.set_inspecting,
+            "config": lambda config: setattr(self, "config", config),
+            "call": lambda fn: fn(self.world),
+        }
+        return commands[kind](arg)
 
     def open(self, source: str) -> None:
         from engine.render import open_source

@@ -13,12 +13,18 @@ Same interface as LatentMemory (engine.memory.protocol.SceneMemory), so the worl
 runs on either. Writes take the latent frame like LatentMemory; the colours come from
 `rgb` when the caller has the decoded frame already (the world decodes for display anyway),
 otherwise from codec.decode(latent).
+
+Saved like the latent memory (engine.io saves a world with either): one safetensors file,
+format "latentscape.rgb_memory" version 1, see RGBMemory.save.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +39,16 @@ from engine.memory.latent import (
     occupancy,
 )
 from engine.memory.sky import SkyDome
-from engine.memory.store import ChunkStore, cell_owners, zbuffer
+from engine.memory.store import (
+    ChunkStore,
+    cell_owners,
+    read_memory_file,
+    write_memory_file,
+    zbuffer,
+)
+
+FORMAT = "latentscape.rgb_memory"
+VERSION = 1
 
 
 def _to_pixels(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -211,3 +226,75 @@ class RGBMemory:
             ids=torch.full((h, w), -1, dtype=torch.int64),
             sky=is_sky,
         )
+
+    # -- persistence --------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "channels": self.channels,
+            "factor": self.factor,
+            "chunk_size": self.store.chunk_size,
+            "depth_tolerance": self.depth_tolerance,
+            "known_fraction": self.known_fraction,
+            "sky_resolution": list(self.sky.resolution),
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the points and the sky dome to one safetensors file, atomically: the
+        store's arrays (pos (3, N) float32, chunk_keys, chunk_starts, col.rgb (N, 3) uint8,
+        col.segment (N,) int16), sky_feat / sky_weight when the dome was written, and a JSON
+        header (format, version, config, segment, frame). The codec is not saved: the world
+        names it, and load() is given it."""
+        arrays = {k: v.contiguous() for k, v in self.store.state().items()}
+        arrays.update(self.sky.state())
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": self.config(),
+            "segment": self.segment,
+            "frame": self.frame.to_dict() if self.frame is not None else None,
+        }
+        write_memory_file(path, arrays, header)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, codec: Any = None) -> RGBMemory:
+        """Read a memory written by save(), for `codec` (its readout encodes with it: it must
+        have the saved channels and factor); refuse a foreign or damaged file clearly."""
+        path = Path(path)
+        header, arrays = read_memory_file(path, FORMAT, "an RGB memory")
+        version, cfg = header["version"], header["config"]
+        if version != VERSION:
+            raise ValueError(
+                f"{path} has RGB memory format version {version!r}; this program reads version "
+                f"{VERSION}"
+            )
+        if codec is None:
+            raise ValueError(f"{path}: reading an RGB memory needs the codec it encodes with")
+        try:
+            saved = (int(cfg["channels"]), int(cfg["factor"]))
+            if saved != (codec.channels, codec.factor):
+                raise ValueError(
+                    f"saved for a codec of {saved[0]} channels and factor {saved[1]}; the codec "
+                    f"here has {codec.channels} and {codec.factor}"
+                )
+            mem = cls(
+                codec,
+                chunk_size=cfg["chunk_size"],
+                depth_tolerance=cfg["depth_tolerance"],
+                known_fraction=cfg["known_fraction"],
+                sky_resolution=tuple(cfg["sky_resolution"]),
+            )
+            mem.store.load_state(arrays)
+            if bool((mem.store.column("segment") < 0).any()):
+                raise ValueError("array 'col.segment' has negative segment ids")
+            mem.sky.load_state(arrays)
+            mem.segment = int(header["segment"])
+            if header.get("frame") is not None:
+                mem.frame = GroundFrame.from_dict(header["frame"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: RGB memory header is incomplete ({e})") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        if mem.frame is None and (len(mem) or mem.sky.allocated):
+            raise ValueError(f"{path}: points present but no ground frame in the header")
+        return mem

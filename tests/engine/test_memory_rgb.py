@@ -165,3 +165,32 @@ def test_occupancy_shows_the_latest_segment_per_cell(codec):
     assert int((mem.store.column("segment") == 3).sum()) == 2 * int(left.sum())
     with pytest.raises(ValueError, match="segment id"):
         mem.lift(latent, near, cam, rgb=rgb, segment=-1)
+
+
+def test_save_load_round_trip_with_segments_and_sky(codec, tmp_path):
+    mem = RGBMemory(codec, sky_resolution=(32, 64))
+    rgb, depth = frame(7)
+    depth[: H * F // 3] = math.inf
+    cam = pixel_camera()
+    latent = codec.encode(rgb[None])[0]
+    mem.lift(latent, depth, cam, rgb=rgb, segment=0)
+    turned = pixel_camera(look_at((0.3, 0, 0), (0.3, 0, 1)))
+    mem.update(latent, depth * 0.7, turned, rgb=rgb, segment=2)
+    path = tmp_path / "rgb.safetensors"
+    mem.save(path)
+    back = RGBMemory.load(path, codec)
+    assert len(back) == len(mem) and back.nbytes == mem.nbytes and back.segment == 2
+    assert back.sky.allocated and back.config() == mem.config()
+    assert torch.equal(back.store.column("segment"), mem.store.column("segment"))
+    assert torch.equal(back.occupancy(16).segment, mem.occupancy(16).segment)
+    for view in (cam, turned):
+        a, b = mem.readout(view.scaled(W, H)), back.readout(view.scaled(W, H))
+        assert torch.equal(a.latent, b.latent) and torch.equal(a.known, b.known)
+        assert torch.equal(a.depth, b.depth) and torch.equal(a.sky, b.sky) and a.sky.any()
+    with pytest.raises(ValueError, match="needs the codec"):
+        RGBMemory.load(path)
+    other = PCACodec(factor=4, channels=4).fit(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="factor 8.*has 4 and 4"):
+        RGBMemory.load(path, other)
+    with pytest.raises(FileNotFoundError, match="no memory file"):
+        RGBMemory.load(tmp_path / "missing.safetensors", codec)

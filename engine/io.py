@@ -2,12 +2,15 @@
 
 A saved world is a folder (by convention named `*.lsworld`) holding
 
-    world.json           {"format": "latentscape.world", "version": 1, "config": WorldConfig,
+    world.json           {"format": "latentscape.world", "version": 1, "config": WorldConfig
+                          (its `memory` names the memory's kind, "latent" or "rgb"; older
+                          saves without it are "latent"),
                           "camera": the seed camera, "segments": n, "trajectory": [4x4, ...],
                           "segment_ends": the trajectory's length after each segment
                           (absent in older saves: every frames_per_segment poses),
                           "codec": {"name", "channels", "factor"}}
-    memory.safetensors   the LatentMemory (its own format, engine/memory/latent.py)
+    memory.safetensors   the memory, in its kind's own format (SceneMemory.save:
+                         engine/memory/latent.py, engine/memory/rgb.py)
     state.safetensors    seed_latent (C, h, w) float32 and recent (k, C, h, w) float32: what the
                          generator copies from, so a loaded world goes on exactly as the saved
                          one would have; seed_depth (h, w) float32, the seed tokens' depth
@@ -33,6 +36,7 @@ import torch
 
 from engine.camera import OPENCV_TO_OPENGL, Camera
 from engine.files import atomic_write, public, replace_folder, temporary_beside
+from engine.memory import load_memory
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
 
@@ -48,11 +52,6 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
 
     if world.camera is None or world.seed_latent is None:
         raise ValueError("this world has no seed yet: there is nothing to save")
-    if not isinstance(world.memory, LatentMemory):
-        raise ValueError(
-            "only worlds with the latent memory can be saved (memory='rgb' is the "
-            "benchmark baseline)"
-        )
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +137,7 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
             f"the codec here ({world.codec.name}) has {world.codec.channels} and "
             f"{world.codec.factor}"
         )
-    memory = LatentMemory.load(path / "memory.safetensors")
+    memory = load_memory(config.memory, path / "memory.safetensors", world.codec)
     if memory.channels != channels:
         raise ValueError(f"{path}: the memory has {memory.channels} channels, not {channels}")
     lw, lh = world.latent_size

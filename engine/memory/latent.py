@@ -39,15 +39,14 @@ minimap is (right, forward) of that camera, projected on the ground plane.
 
 from __future__ import annotations
 
-import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from engine.camera import Camera
-from engine.files import atomic_path
 from engine.memory.sky import SkyDome
 from engine.memory.store import (
     ChunkStore,
@@ -55,6 +54,8 @@ from engine.memory.store import (
     decode_footprint,
     encode_footprint,
     footprint_zbuffer,
+    read_memory_file,
+    write_memory_file,
 )
 
 FORMAT = "latentscape.latent_memory"
@@ -617,10 +618,8 @@ class LatentMemory:
             "sky_resolution": list(self.sky_resolution),
         }
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write the memory to one safetensors file, atomically (temp file + rename)."""
-        from safetensors.torch import save_file
-
         arrays = {k: v.contiguous() for k, v in self.store.state().items()}
         arrays["scale"] = self.scale
         arrays.update(self.sky.state())
@@ -631,30 +630,16 @@ class LatentMemory:
             "segment": self.segment,
             "frame": self.frame.to_dict() if self.frame is not None else None,
         }
-        with atomic_path(path) as tmp:
-            save_file(arrays, str(tmp), metadata={"latentscape": json.dumps(header)})
+        write_memory_file(path, arrays, header)
 
     @classmethod
-    def load(cls, path) -> LatentMemory:
-        """Read a memory written by save(); refuse a foreign or damaged file clearly."""
-        from safetensors import SafetensorError, safe_open
-
+    def load(cls, path: str | os.PathLike, codec: object = None) -> LatentMemory:
+        """Read a memory written by save(); refuse a foreign or damaged file clearly. codec
+        is not used: the tokens are the codec's latents already (SceneMemory: the RGB
+        memory needs it)."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no memory file at {path}")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                arrays = {k: f.get_tensor(k) for k in f.keys()}
-        except (SafetensorError, OSError, ValueError) as e:
-            raise ValueError(f"{path} is not a readable safetensors file: {e}") from None
-        try:
-            header = json.loads(meta["latentscape"])
-            fmt, version, cfg = header["format"], header["version"], header["config"]
-        except (KeyError, TypeError, json.JSONDecodeError):
-            raise ValueError(f"{path} is not a Latentscape memory file (no valid header)") from None
-        if fmt != FORMAT:
-            raise ValueError(f"{path} holds {fmt!r}, not a latent memory ({FORMAT!r})")
+        header, arrays = read_memory_file(path, FORMAT, "a latent memory")
+        version, cfg = header["version"], header["config"]
         if version not in (1, VERSION):
             raise ValueError(
                 f"{path} has memory format version {version}; this program reads versions 1 "

@@ -6,12 +6,15 @@ without asking which it has. What differs is declared, not tested for:
 `readout_is_encoded` (the RGB memory's readout is an encode of a rendered view, so a readout
 refiner has nothing to do) and what a write uses (the latent memory keeps the latent, the
 RGB memory the decoded colours `rgb`, decoding the latent itself when not given).
-Saving to a file is the latent memory's alone (engine.io saves worlds with it).
+Each saves itself to one file in its own format (`save`) and reads it back (`load`, given
+the world's codec, which the RGB memory encodes its readout with), so engine.io saves and
+loads worlds with either kind.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import os
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -48,3 +51,8 @@ class SceneMemory(Protocol):
     def occupancy(self, resolution=128, extent=None) -> Occupancy: ...
 
     def compact(self) -> None: ...
+
+    def save(self, path: str | os.PathLike) -> None: ...
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, codec: Any = None) -> SceneMemory: ...

@@ -2,9 +2,10 @@
 
 This is the memory of Spatia, Voyager, WonderWorld and Gen3C, built as fairly and as
 efficiently as the latent one: a coloured point cloud at pixel resolution, float32 world
-position + uint8 colour per point (15 bytes), in the same chunk index (so it is culled
-the same way), fused by the same rule at pixel cells (a covered point is dropped: there is
-no weight byte to refine it with). Its readout is the "double bottleneck": rasterise the
+position + uint8 colour + int16 segment id per point (17 bytes; the segment, like the latent
+memory's, is for the map and the inspector), in the same chunk index (so it is culled the
+same way), fused by the same rule at pixel cells (a covered point is dropped: there is no
+weight byte to refine it with). Its readout is the "double bottleneck": rasterise the
 points at full resolution with a z-buffer, then run the codec's encoder to get back to the
 latent space the generator works in.
 
@@ -12,12 +13,18 @@ Same interface as LatentMemory (engine.memory.protocol.SceneMemory), so the worl
 runs on either. Writes take the latent frame like LatentMemory; the colours come from
 `rgb` when the caller has the decoded frame already (the world decodes for display anyway),
 otherwise from codec.decode(latent).
+
+Saved like the latent memory (engine.io saves a world with either): one safetensors file,
+format "latentscape.rgb_memory" version 1, see RGBMemory.save.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +39,16 @@ from engine.memory.latent import (
     occupancy,
 )
 from engine.memory.sky import SkyDome
-from engine.memory.store import ChunkStore, cell_owners, zbuffer
+from engine.memory.store import (
+    ChunkStore,
+    cell_owners,
+    read_memory_file,
+    write_memory_file,
+    zbuffer,
+)
+
+FORMAT = "latentscape.rgb_memory"
+VERSION = 1
 
 
 def _to_pixels(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -44,9 +60,9 @@ def _to_pixels(mask: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
 
 
 class RGBMemory:
-    """Coloured points at pixel resolution whose readout is rasterise + encode. A
-    SceneMemory (engine.memory.protocol); it keeps no segment per point (two more bytes
-    each), so its occupancy's segment grid is -1, and it is not saved with a world."""
+    """Coloured points at pixel resolution whose readout is rasterise + encode, each with
+    the segment that wrote it (0 = the seed photo). A SceneMemory
+    (engine.memory.protocol)."""
 
     readout_is_encoded = True  # an encode of the rendered view: a refiner has nothing to do
 
@@ -64,9 +80,11 @@ class RGBMemory:
         self.factor = codec.factor
         self.depth_tolerance = depth_tolerance
         self.known_fraction = known_fraction
-        self.segment = 0
+        self.segment = 0  # the newest segment id written; new points get it by default
         self.frame: GroundFrame | None = None
-        self.store = ChunkStore(chunk_size, {"rgb": (torch.uint8, (3,))}, quantize=False)
+        self.store = ChunkStore(
+            chunk_size, {"rgb": (torch.uint8, (3,)), "segment": (torch.int16, ())}, quantize=False
+        )
         self.sky = SkyDome(3, sky_resolution, torch.uint8)
         self.last_raster: torch.Tensor | None = None  # (3, H, W) of the latest readout
         self.last_timing: dict[str, float] = {}  # seconds spent in its two stages
@@ -90,27 +108,34 @@ class RGBMemory:
         return erase(self.store, box, ids)
 
     def occupancy(self, resolution=128, extent=None) -> Occupancy:
-        """Point counts on a grid of the ground plane (segments unknown: -1)."""
-        return occupancy(self.frame, self.store, resolution, extent)
+        """Point counts on a grid of the ground plane, with the latest segment per cell
+        (see Occupancy)."""
+        return occupancy(self.frame, self.store, resolution, extent, self.store.column("segment"))
 
     # -- writing ------------------------------------------------------------------------
 
     def lift(self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None):
         """Append every valid pixel of one frame (no fusion). depth (H, W) at pixel
-        resolution (a latent-grid depth is repeated to pixels); masks likewise."""
-        return self._write(latent, depth, camera, keep, sky, rgb, fuse=False)
+        resolution (a latent-grid depth is repeated to pixels); masks likewise; segment:
+        the segment id the points get (by default the newest written)."""
+        return self._write(latent, depth, camera, keep, sky, segment, rgb, fuse=False)
 
     def update(self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None):
         """Write one frame, dropping pixels whose cell already holds a consistent point."""
-        return self._write(latent, depth, camera, keep, sky, rgb, fuse=True)
+        return self._write(latent, depth, camera, keep, sky, segment, rgb, fuse=True)
 
-    def _write(self, latent, depth, camera: Camera, keep, sky, rgb, fuse: bool) -> WriteStats:
+    def _write(
+        self, latent, depth, camera: Camera, keep, sky, segment: int | None, rgb, fuse: bool
+    ) -> WriteStats:
         latent = torch.as_tensor(latent).float()
         if latent.ndim != 3 or latent.shape[0] != self.channels:
             raise ValueError(
                 f"latent must have shape (C={self.channels}, h, w), got {tuple(latent.shape)}"
             )
         size = (latent.shape[1] * self.factor, latent.shape[2] * self.factor)
+        seg = self.segment if segment is None else int(segment)
+        if not 0 <= seg < 2**15:
+            raise ValueError(f"segment id must be in [0, 32767], got {seg}")
         if rgb is None:
             rgb = self.codec.decode(latent[None])[0]
         rgb = torch.as_tensor(rgb).float()
@@ -143,8 +168,11 @@ class RGBMemory:
         uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[valid]
         xyz = cam.unproject(uv, flat_depth[valid].double()).float()
         rgb8 = torch.round(colours[valid].clamp(0, 1) * 255).to(torch.uint8)
-        self.store.append(xyz, {"rgb": rgb8})
-        stats.appended = int(valid.sum())
+        n = int(valid.sum())
+        self.store.append(xyz, {"rgb": rgb8, "segment": torch.full((n,), seg, dtype=torch.int16)})
+        if n:  # like the latent memory: ages count from the newest segment written
+            self.segment = max(self.segment, seg)
+        stats.appended = n
         return stats
 
     # -- reading ------------------------------------------------------------------------
@@ -198,3 +226,75 @@ class RGBMemory:
             ids=torch.full((h, w), -1, dtype=torch.int64),
             sky=is_sky,
         )
+
+    # -- persistence --------------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "channels": self.channels,
+            "factor": self.factor,
+            "chunk_size": self.store.chunk_size,
+            "depth_tolerance": self.depth_tolerance,
+            "known_fraction": self.known_fraction,
+            "sky_resolution": list(self.sky.resolution),
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the points and the sky dome to one safetensors file, atomically: the
+        store's arrays (pos (3, N) float32, chunk_keys, chunk_starts, col.rgb (N, 3) uint8,
+        col.segment (N,) int16), sky_feat / sky_weight when the dome was written, and a JSON
+        header (format, version, config, segment, frame). The codec is not saved: the world
+        names it, and load() is given it."""
+        arrays = {k: v.contiguous() for k, v in self.store.state().items()}
+        arrays.update(self.sky.state())
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": self.config(),
+            "segment": self.segment,
+            "frame": self.frame.to_dict() if self.frame is not None else None,
+        }
+        write_memory_file(path, arrays, header)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, codec: Any = None) -> RGBMemory:
+        """Read a memory written by save(), for `codec` (its readout encodes with it: it must
+        have the saved channels and factor); refuse a foreign or damaged file clearly."""
+        path = Path(path)
+        header, arrays = read_memory_file(path, FORMAT, "an RGB memory")
+        version, cfg = header["version"], header["config"]
+        if version != VERSION:
+            raise ValueError(
+                f"{path} has RGB memory format version {version!r}; this program reads version "
+                f"{VERSION}"
+            )
+        if codec is None:
+            raise ValueError(f"{path}: reading an RGB memory needs the codec it encodes with")
+        try:
+            saved = (int(cfg["channels"]), int(cfg["factor"]))
+            if saved != (codec.channels, codec.factor):
+                raise ValueError(
+                    f"saved for a codec of {saved[0]} channels and factor {saved[1]}; the codec "
+                    f"here has {codec.channels} and {codec.factor}"
+                )
+            mem = cls(
+                codec,
+                chunk_size=cfg["chunk_size"],
+                depth_tolerance=cfg["depth_tolerance"],
+                known_fraction=cfg["known_fraction"],
+                sky_resolution=tuple(cfg["sky_resolution"]),
+            )
+            mem.store.load_state(arrays)
+            if bool((mem.store.column("segment") < 0).any()):
+                raise ValueError("array 'col.segment' has negative segment ids")
+            mem.sky.load_state(arrays)
+            mem.segment = int(header["segment"])
+            if header.get("frame") is not None:
+                mem.frame = GroundFrame.from_dict(header["frame"])
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: RGB memory header is incomplete ({e})") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        if mem.frame is None and (len(mem) or mem.sky.allocated):
+            raise ValueError(f"{path}: points present but no ground frame in the header")
+        return mem

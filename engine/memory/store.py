@@ -23,12 +23,17 @@ sphere test, so its cost follows what is visible, not the size of the store.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from engine.camera import Camera
+from engine.files import atomic_path
 
 # Chunk coordinates are packed into one int64 key, 21 bits per axis.
 _BITS = 21
@@ -412,6 +417,8 @@ class ChunkStore:
         if pos.shape[0] != 3:
             raise ValueError(f"array 'pos' must have shape (3, N), got {tuple(pos.shape)}")
         n = pos.shape[1]
+        if pos.is_floating_point() and not bool(torch.isfinite(pos).all()):
+            raise ValueError("array 'pos' has NaN or infinite values")
         keys = _expect(arrays, "chunk_keys", torch.int64, 1)
         starts = _expect(arrays, "chunk_starts", torch.int64, 1)
         m = keys.numel()
@@ -433,6 +440,50 @@ class ChunkStore:
         self.pos, self.keys, self.starts, self.cols = pos, keys, starts, cols
         self.tail_pos = torch.zeros(3, 0, dtype=torch.float32)
         self.tail_cols = {k: v[:0].clone() for k, v in cols.items()}
+
+
+# A memory file is one safetensors file: the arrays, and a JSON header ({"format", "version",
+# "config", ...}) in the metadata under this key.
+HEADER_KEY = "latentscape"
+
+
+def write_memory_file(
+    path: str | os.PathLike, arrays: dict[str, torch.Tensor], header: dict[str, Any]
+) -> None:
+    """Write a memory's arrays and JSON header to one safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
+
+
+def read_memory_file(
+    path: str | os.PathLike, fmt: str, what: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(header, arrays) of a file written by write_memory_file whose header's format is
+    `fmt` (`what` names it in the message: "a latent memory"). A missing, unreadable or
+    foreign file is refused with a message naming it; the caller checks the version and
+    the arrays."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no memory file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable safetensors file: {e}") from None
+    try:
+        header = json.loads(meta[HEADER_KEY])
+    except (KeyError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or not {"format", "version", "config"} <= header.keys():
+        raise ValueError(f"{path} is not a Latentscape memory file (no valid header)")
+    if header["format"] != fmt:
+        raise ValueError(f"{path} holds {header['format']!r}, not {what} ({fmt!r})")
+    return header, arrays
 
 
 def _expect(arrays: dict[str, torch.Tensor], name: str, dtype: torch.dtype, ndim: int):

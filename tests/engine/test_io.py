@@ -248,3 +248,94 @@ def test_bad_segment_ends_are_refused(setup, tmp_path, ends):
     (path / "world.json").write_text(json.dumps(header))
     with pytest.raises(ValueError, match="segment_ends"):
         load_world(path, codec=codec, depth=EmbeddedDepth())
+
+
+# --------------------------------------------------------------------------- the RGB memory
+
+
+def rgb_seeded(setup, segments=1):
+    view, camera, poses, codec = setup
+    config = WorldConfig(width=W, height=H, seed=5, memory="rgb")
+    world = World(config, codec=codec, depth=EmbeddedDepth())
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    for k in range(segments):
+        world.segment(poses[3 * k : 3 * k + 3])
+    return world
+
+
+def test_an_rgb_world_saves_and_loads_with_the_same_readout(setup, tmp_path):
+    """A world made with memory="rgb" saves through the same SceneMemory surface as the
+    latent one: its points and their segments come back exactly, so the readout is
+    identical and the world goes on as the saved one would."""
+    from engine.memory.rgb import RGBMemory
+
+    _, camera, poses, codec = setup
+    world = rgb_seeded(setup, segments=2)
+    path = save_world(world, tmp_path / "rgb.lsworld")
+    assert json.loads((path / "world.json").read_text())["config"]["memory"] == "rgb"
+    back = load_world(path, codec=codec, depth=EmbeddedDepth())
+    assert isinstance(back.memory, RGBMemory) and back.config == world.config
+    assert len(back.memory) == len(world.memory) > 0
+    assert back.memory.nbytes == world.memory.nbytes and back.memory.segment == 2
+    store, saved = back.memory.store, world.memory.store
+    assert torch.equal(store.column("segment"), saved.column("segment"))
+    assert torch.equal(back.memory.positions(), world.memory.positions())
+    occ, occ_saved = back.memory.occupancy(32), world.memory.occupancy(32)
+    assert torch.equal(occ.segment, occ_saved.segment)
+    assert {0, 2} <= set(occ.segment.unique().tolist())  # the seed's cells and the newest's
+    for pose in (camera.pose, poses[4], poses[8]):
+        cam = camera.with_pose(pose).scaled(*world.latent_size)
+        a, b = world.memory.readout(cam), back.memory.readout(cam)
+        for name in ("latent", "known", "depth", "sky"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert torch.equal(world.segment(poses[6:9]).frames, back.segment(poses[6:9]).frames)
+
+
+def test_a_damaged_rgb_save_is_refused_by_name(setup, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    _, _, _, codec = setup
+    path = save_world(rgb_seeded(setup, 0), tmp_path / "ok.lsworld")
+    memory = path / "memory.safetensors"
+    with safe_open(str(memory), framework="pt") as f:
+        meta = f.metadata()
+    arrays = load_file(str(memory))
+    assert arrays["col.segment"].dtype == torch.int16 and arrays["pos"].dtype == torch.float32
+
+    def broken(name, change, message):
+        bad = dict(arrays)
+        change(bad)
+        save_file(bad, str(memory), metadata=meta)
+        with pytest.raises(ValueError, match=message) as e:
+            load_world(path, codec=codec)
+        assert "memory.safetensors" in str(e.value), name
+
+    broken("dtype", lambda a: a.update({"col.rgb": a["col.rgb"].float()}), "col.rgb.*uint8")
+    broken("shape", lambda a: a.update({"col.segment": a["col.segment"][1:]}), "col.segment")
+    broken("missing", lambda a: a.pop("pos"), "'pos' is missing")
+    broken("nan", lambda a: a.update({"pos": a["pos"] * float("nan")}), "'pos'.*NaN")
+    small_sky = torch.zeros(3, 4, 8, dtype=torch.uint8)  # the room has no sky: a wrong dome
+    broken("sky", lambda a: a.update({"sky_feat": small_sky}), "sky_feat.*shape")
+    save_file(
+        arrays,
+        str(memory),
+        metadata={"latentscape": meta["latentscape"].replace('"factor": 8', '"factor": 4')},
+    )
+    with pytest.raises(ValueError, match="codec of 8 channels and factor 4"):
+        load_world(path, codec=codec)
+    # a latent memory where the world says rgb: the kind is checked, not guessed
+    seeded(setup, 0).memory.save(memory)
+    with pytest.raises(ValueError, match="not an RGB memory"):
+        load_world(path, codec=codec)
+
+
+def test_a_world_saved_without_a_memory_kind_is_latent(setup, tmp_path):
+    from engine.memory.latent import LatentMemory
+
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, 0), tmp_path / "old.lsworld")
+    header = json.loads((path / "world.json").read_text())
+    del header["config"]["memory"]
+    (path / "world.json").write_text(json.dumps(header))
+    assert isinstance(load_world(path, codec=codec).memory, LatentMemory)

@@ -42,7 +42,7 @@ def test_lift_then_rasterize_returns_the_colours(codec):
     assert known.all()
     assert (raster - rgb).abs().max() <= 0.5 / 255 + 1e-6
     torch.testing.assert_close(d, depth, rtol=1e-5, atol=1e-5)
-    assert mem.nbytes == 15 * len(mem) + mem.store.keys.numel() * 8 + mem.store.starts.numel() * 8
+    assert mem.nbytes == 17 * len(mem) + mem.store.keys.numel() * 8 + mem.store.starts.numel() * 8
 
 
 def test_readout_is_rasterise_then_encode(codec):
@@ -126,7 +126,7 @@ def test_erase_and_occupancy_of_the_rgb_memory(codec):
     n = len(mem)
     occ = mem.occupancy(16)
     assert occ.count.shape == (16, 16) and int(occ.count.sum()) == n
-    assert (occ.segment == -1).all()  # the baseline keeps no segment per point
+    assert (occ.segment[occ.count > 0] == 0).all() and (occ.segment[occ.count == 0] == -1).all()
     xyz = mem.positions()
     assert xyz.shape == (n, 3)
     left = xyz[:, 0] < 0
@@ -136,3 +136,61 @@ def test_erase_and_occupancy_of_the_rgb_memory(codec):
     assert mem.erase(ids=[0, 1]) == 2 and len(mem) == n - removed - 2
     with pytest.raises(ValueError, match="box or entry ids"):
         mem.erase()
+
+
+def test_occupancy_shows_the_latest_segment_per_cell(codec):
+    """Each point keeps the segment that wrote it, like the latent memory's entries: a cell's
+    segment is the newest of its points, -1 where it is empty; lift/update without a segment
+    use the newest written."""
+    mem = RGBMemory(codec)
+    rgb, depth = frame(6)
+    near = torch.full_like(depth, 2.0)
+    left = torch.zeros(H * F, W * F, dtype=torch.bool)
+    left[:, : W * F // 2] = True
+    cam = pixel_camera()
+    latent = codec.encode(rgb[None])[0]
+    mem.lift(latent, near, cam, rgb=rgb, segment=0)
+    stats = mem.update(latent, near * 2, cam, keep=left, rgb=rgb, segment=3)
+    assert stats.appended == int(left.sum()) and mem.segment == 3
+    segs = mem.store.column("segment")
+    assert sorted(torch.unique(segs).tolist()) == [0, 3] and int((segs == 3).sum()) == left.sum()
+    occ = mem.occupancy(8, extent=(-3.0, 3.0, 0.0, 6.0))
+    assert set(torch.unique(occ.segment).tolist()) == {-1, 0, 3}
+    assert (occ.segment[occ.count == 0] == -1).all() and (occ.segment[occ.count > 0] >= 0).all()
+    # the far points (segment 3) lie left of the camera, behind the near ones (segment 0)
+    g = mem.frame.to_ground(mem.positions())
+    far_left = g[segs == 3]
+    assert bool((far_left[:, 0] <= 0).all()) and float(far_left[:, 1].min()) > 3.0
+    mem.update(latent, near * 2.5, cam, keep=~left, rgb=rgb)  # no segment: the newest, 3
+    assert int((mem.store.column("segment") == 3).sum()) == 2 * int(left.sum())
+    with pytest.raises(ValueError, match="segment id"):
+        mem.lift(latent, near, cam, rgb=rgb, segment=-1)
+
+
+def test_save_load_round_trip_with_segments_and_sky(codec, tmp_path):
+    mem = RGBMemory(codec, sky_resolution=(32, 64))
+    rgb, depth = frame(7)
+    depth[: H * F // 3] = math.inf
+    cam = pixel_camera()
+    latent = codec.encode(rgb[None])[0]
+    mem.lift(latent, depth, cam, rgb=rgb, segment=0)
+    turned = pixel_camera(look_at((0.3, 0, 0), (0.3, 0, 1)))
+    mem.update(latent, depth * 0.7, turned, rgb=rgb, segment=2)
+    path = tmp_path / "rgb.safetensors"
+    mem.save(path)
+    back = RGBMemory.load(path, codec)
+    assert len(back) == len(mem) and back.nbytes == mem.nbytes and back.segment == 2
+    assert back.sky.allocated and back.config() == mem.config()
+    assert torch.equal(back.store.column("segment"), mem.store.column("segment"))
+    assert torch.equal(back.occupancy(16).segment, mem.occupancy(16).segment)
+    for view in (cam, turned):
+        a, b = mem.readout(view.scaled(W, H)), back.readout(view.scaled(W, H))
+        assert torch.equal(a.latent, b.latent) and torch.equal(a.known, b.known)
+        assert torch.equal(a.depth, b.depth) and torch.equal(a.sky, b.sky) and a.sky.any()
+    with pytest.raises(ValueError, match="needs the codec"):
+        RGBMemory.load(path)
+    other = PCACodec(factor=4, channels=4).fit(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="factor 8.*has 4 and 4"):
+        RGBMemory.load(path, other)
+    with pytest.raises(FileNotFoundError, match="no memory file"):
+        RGBMemory.load(tmp_path / "missing.safetensors", codec)

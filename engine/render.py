@@ -262,6 +262,7 @@ def path_for(world: World, path=None, fps: float | None = None) -> list[list]:
     from engine.path import CameraPath
 
     if path is None:
+        assert world.camera is not None  # the world to render is seeded
         return default_path(world.camera.pose, frames=world.config.frames_per_segment)
     if isinstance(path, CameraPath):
         cfg = world.config

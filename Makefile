@@ -6,8 +6,9 @@
 #   make sysdeps    Debian packages for Qt, Mesa OpenGL/EGL and Xvfb (apt-get as root,
 #                   otherwise prints what is missing and carries on)
 #   make run        start Latentscape; ARGS="..." go to the `latentscape` command
-#   make test       ruff, the import contract, then pytest (PYTEST_ARGS="..." go to pytest)
-#   make lint       ruff and the import contract only
+#   make test       ruff, the import contract, mypy, then pytest (PYTEST_ARGS="..." go to
+#                   pytest)
+#   make lint       ruff, the import contract and mypy over engine/ only
 #   make bench      `latentscape bench memory` (ARGS="--quick" for the short run)
 #   make clean      remove caches and build output (keeps .venv)
 
@@ -38,6 +39,7 @@ run: venv sysdeps
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: venv sysdeps lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -46,5 +48,5 @@ bench: venv
 	$(BIN)/latentscape bench memory $(ARGS)
 
 clean:
-	rm -rf .pytest_cache .ruff_cache .import_linter_cache build dist *.egg-info
+	rm -rf .pytest_cache .ruff_cache .import_linter_cache .mypy_cache build dist *.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

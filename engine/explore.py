@@ -25,11 +25,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from engine.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
+
+if TYPE_CHECKING:
+    from engine.memory.latent import Readout
+    from engine.world import World, WorldConfig, WorldEvent
 
 STATES = ("viewing", "paused", "generating", "cancelling")
 TRANSITIONS = {
@@ -47,6 +52,9 @@ cancel while viewing, a resume while viewing). After a cancelled segment the sta
 
 POLICY = {"viewing": True, "paused": False, "generating": False, "cancelling": False}
 """Whether a move into the unknown generates, by state (moves wait while a segment runs)."""
+
+PCA = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+"""A world's colour map for latents (_pca_basis): mean, basis, lo, hi."""
 
 # What an RGB point memory holds per pixel point: float32 xyz + uint8 rgb
 RGB_POINT_BYTES = 15
@@ -80,7 +88,7 @@ class Listener:
     def opened(self, info: WorldInfo) -> None: ...
     def frame(self, frame: ViewFrame) -> None: ...
     def progress(self, done: int, total: int, what: str) -> None: ...
-    def stats(self, stats: dict) -> None: ...
+    def stats(self, stats: dict[str, Any]) -> None: ...
     def error(self, message: str) -> None: ...
     def busy(self, on: bool) -> None: ...
     def saved(self, path: str) -> None: ...
@@ -100,9 +108,9 @@ class Explorer:
 
     def __init__(
         self,
-        config=None,
+        config: WorldConfig | None = None,
         listener: Listener | None = None,
-        backends: dict | None = None,
+        backends: dict[str, Any] | None = None,
         generate_threshold: float = 0.02,
         lookahead_s: float = 0.5,
         autosave: str | None = None,
@@ -119,7 +127,7 @@ class Explorer:
         self.autosave = autosave  # folder of the recovery copy; None: no autosave
         self.autosave_every = autosave_every  # segments between two recovery copies; 0: none
         self.map_resolution = map_resolution
-        self.world = None
+        self.world: World | None = None
         self.inspecting = False  # inspections of each view shown (the inspector is visible)
         self.unsaved = False  # the world changed since it was opened or saved
         self.generation_on = False
@@ -128,7 +136,7 @@ class Explorer:
         self._lock = threading.Lock()
         self._frames = 0
         self._last_pose: tuple[np.ndarray, float] | None = None
-        self._pca: tuple | None = None  # (mean, basis, lo, hi) of the open world's latents
+        self._pca: PCA | None = None  # (mean, basis, lo, hi) of the open world's latents
 
     # ---- the state
 
@@ -182,7 +190,8 @@ class Explorer:
         )
         self.world = world
         self._last_pose = None
-        cam = world.camera
+        cam, seed_latent = world.camera, world.seed_latent
+        assert cam is not None and seed_latent is not None  # open_source seeds the world
         info = WorldInfo(
             source=source,
             width=cam.width,
@@ -196,7 +205,7 @@ class Explorer:
             ground=_ground(world),
             notes=list(world.notes),
         )
-        self._pca = _pca_basis(world.seed_latent)
+        self._pca = _pca_basis(seed_latent)
         self.unsaved = False
         self.listener.opened(info)
         self.show(cam.pose.numpy())
@@ -231,7 +240,9 @@ class Explorer:
         """Inspections of each view shown, or not; turned on, the current view at once."""
         self.inspecting = on
         if on and self.world is not None:
-            pose = self._last_pose[0] if self._last_pose else self.world.camera.pose
+            camera = self.world.camera
+            assert camera is not None  # an open world is seeded
+            pose = self._last_pose[0] if self._last_pose else camera.pose
             self.show(np.asarray(pose))
 
     def save_recovery(self) -> None:
@@ -252,7 +263,9 @@ class Explorer:
             return
         self.generate(self.ahead(previous, pose, at))
 
-    def ahead(self, previous, pose: np.ndarray, at: float) -> list[np.ndarray]:
+    def ahead(
+        self, previous: tuple[np.ndarray, float] | None, pose: np.ndarray, at: float
+    ) -> list[np.ndarray]:
         """Poses of a segment from `pose` along the latest motion (from `previous`, a
         (pose, time) or None), lookahead_s ahead; [pose] when standing still."""
         from engine.camera import interpolate_pose
@@ -273,7 +286,7 @@ class Explorer:
         """One segment along poses, reported frame by frame; then the view again."""
         from engine.world import WorldCancelled
 
-        world = self.world
+        world = self._need_world("generate")
         self.cancelled.clear()  # a cancel from before this segment
         if self.fire("start") != "generating":  # paused while this segment was decided
             return
@@ -294,16 +307,17 @@ class Explorer:
         if self.autosave and self.autosave_every and world.segments % self.autosave_every == 0:
             self._autosave()
 
-    def show(self, pose):
+    def show(self, pose: np.ndarray | torch.Tensor) -> Readout:
         """Report the memory's view at pose (and its inspection when inspecting); returns
         the readout."""
         from engine.world import fill_cracks
 
-        rgb, r = self.world.view(pose)
+        world = self._need_world("show")
+        rgb, r = world.view(pose)
         # what is shown: the cracks that World.view closed count as known, as in a segment
         _, shown, depth = fill_cracks(r.latent, r.known, r.depth)
         depth = depth.masked_fill(~shown, 0.0)
-        self._frame(rgb, depth, ~shown, self.world.camera_at(pose).pose, 0)
+        self._frame(rgb, depth, ~shown, world.camera_at(pose).pose, 0)
         if self.inspecting:
             inspection = self.inspect(r)
             if inspection is not None:
@@ -320,6 +334,7 @@ class Explorer:
         positions = torch.stack(world.trajectory)[:, :3, 3]
         keys = torch.stack(world.segment_poses)[:, :3, 3]
         frame = memory.frame
+        assert frame is not None  # set by the seed's write
         return MemoryMap(
             count=occ.count.numpy(),
             segment=occ.segment.numpy(),
@@ -329,12 +344,14 @@ class Explorer:
             keyframes=frame.to_ground(keys).numpy(),
         )
 
-    def inspect(self, r) -> Inspection | None:
+    def inspect(self, r: Readout) -> Inspection | None:
         """What the memory holds in a readout's view; None for a memory without entries to
         inspect (the RGB baseline)."""
+        from engine.memory.latent import LatentMemory
+
         world = self._need_world("inspect")
         memory = world.memory
-        if not hasattr(memory, "entries") or self._pca is None:
+        if not isinstance(memory, LatentMemory) or self._pca is None:
             return None
         h, w = r.known.shape
         geometry = r.ids >= 0
@@ -360,7 +377,7 @@ class Explorer:
             ).reshape(-1, 3),
         )
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         """The HUD's figures: entries, bytes, what an RGB memory would need, segments."""
         world = self._need_world("stats")
         entries = len(world.memory)
@@ -376,20 +393,31 @@ class Explorer:
 
     # ---- pieces
 
-    def _need_world(self, what: str):
+    def _need_world(self, what: str) -> World:
         if self.world is None:
             raise RuntimeError(f"there is no world to {what}: open a photo or a scene first")
         return self.world
 
-    def _on_event(self, e) -> None:
+    def _on_event(self, e: WorldEvent) -> None:
         if e.kind == "progress":
             done = e.frame * e.steps + e.step
             self.listener.progress(done, e.frames * e.steps, f"segment {e.segment}")
         elif e.kind == "frame":
+            assert e.rgb is not None and e.depth is not None and e.known is not None
+            assert e.camera is not None  # a "frame" event carries all four
             self._frame(e.rgb, e.depth, ~e.known, e.camera.pose, e.segment)
             self.listener.memory_map(self.memory_map())
 
-    def _frame(self, rgb, depth, holes, pose, segment: int) -> None:
+    def _frame(
+        self,
+        rgb: torch.Tensor,
+        depth: torch.Tensor,
+        holes: torch.Tensor,
+        pose: torch.Tensor,
+        segment: int,
+    ) -> None:
+        camera = self._need_world("show").camera
+        assert camera is not None  # an open world is seeded
         self._frames += 1
         image = (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
         self.listener.frame(
@@ -397,7 +425,7 @@ class Explorer:
                 rgb=image.permute(1, 2, 0).contiguous().numpy(),
                 depth=depth.float().numpy(),
                 holes=holes.numpy(),
-                K=self.world.camera.K.numpy(),
+                K=camera.K.numpy(),
                 pose=np.asarray(pose, dtype=np.float64),
                 segment=segment,
                 index=self._frames,
@@ -415,23 +443,25 @@ class Explorer:
         """A recovery copy of the world; a failure is reported and generation goes on."""
         from engine.io import save_world
 
+        assert self.autosave is not None  # the callers check it
         try:
-            out = save_world(self.world, Path(self.autosave))
+            out = save_world(self._need_world("save"), Path(self.autosave))
         except Exception as e:
             self.listener.error(f"Could not write the recovery copy to {self.autosave}: {e}")
             return
         self.listener.autosaved(str(out))
 
 
-def _ground(world) -> np.ndarray:
+def _ground(world: World) -> np.ndarray:
     """The ground frame (4, 3): origin, right, forward, up."""
     from engine.memory.latent import GroundFrame
 
+    assert world.camera is not None  # an open world is seeded
     frame = world.memory.frame or GroundFrame.from_camera(world.camera)
     return np.stack([getattr(frame, k).numpy() for k in ("origin", "right", "forward", "up")])
 
 
-def _pca_basis(latent: torch.Tensor) -> tuple:
+def _pca_basis(latent: torch.Tensor) -> PCA:
     """The first three principal directions of a latent (C, h, w) over its tokens, and the
     2nd-98th percentile range of each projection: a fixed colour map for one world, so the
     same token shows the same colour from every view."""
@@ -446,7 +476,7 @@ def _pca_basis(latent: torch.Tensor) -> tuple:
     return mean, basis, lo, torch.maximum(hi, lo + 1e-6)
 
 
-def _pca_colours(latent: torch.Tensor, known: torch.Tensor, pca: tuple) -> np.ndarray:
+def _pca_colours(latent: torch.Tensor, known: torch.Tensor, pca: PCA) -> np.ndarray:
     mean, basis, lo, hi = pca
     c, h, w = latent.shape
     proj = (latent.reshape(c, -1).T.double() - mean) @ basis

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def public(path: str | os.PathLike, folder: bool = False) -> None:
+def public(path: str | os.PathLike[str], folder: bool = False) -> None:
     """Give a file or folder made by mkstemp / mkdtemp (private: 0600 / 0700) the mode a
     plain open() or mkdir() would have given it under the current umask."""
     umask = os.umask(0)
@@ -30,7 +30,7 @@ def public(path: str | os.PathLike, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~umask)
 
 
-def temporary_beside(path: str | os.PathLike) -> Path:
+def temporary_beside(path: str | os.PathLike[str]) -> Path:
     """A new empty file beside `path` (same folder, so a rename over `path` is atomic),
     named `.<name>.<random>.tmp`, with a plain file's mode. The caller removes or renames
     it; for writers that fill a file over time (a video)."""
@@ -44,7 +44,7 @@ def temporary_beside(path: str | os.PathLike) -> Path:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside `path` to write to: when the block ends, the file is flushed
     to disk and renamed over `path`; when the block raises (or writes nothing there), the
     temporary file is removed and `path` is left as it was."""
@@ -60,7 +60,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write bytes (or text, as UTF-8) to `path` atomically (atomic_path). Returns the path."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     with atomic_path(path) as tmp:
@@ -68,7 +68,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     return Path(path)
 
 
-def replace_folder(new: str | os.PathLike, target: str | os.PathLike) -> None:
+def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Put the folder `new` where `target` is, by renames only: the previous `target` is
     moved aside, `new` renamed in its place, and the old one removed; if the second rename
     fails the previous folder is put back. A `target` that is a file is refused."""

@@ -159,6 +159,7 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
             raise ValueError(f"{state_path}: array {name!r} has shape {tuple(array.shape)}")
         if not bool(torch.isfinite(array).all()):
             raise ValueError(f"{state_path}: array {name!r} has NaN or infinite values")
+    assert recent is not None  # checked in the loop above
     seed_depth = arrays.get("seed_depth")  # absent in worlds saved before the layout
     if seed_depth is not None and (
         seed_depth.dtype != torch.float32

@@ -9,6 +9,7 @@ renderer draws (app/renderer.py); `WorldInfo` what the GUI learns when a world o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class WorldInfo:
     K: np.ndarray  # (3, 3) intrinsics, pixels
     pose: np.ndarray  # (4, 4) the seed camera's pose (camera-to-world)
     up: np.ndarray  # (3,) world up
-    config: dict
+    config: dict[str, Any]
     segments: int
     trajectory: np.ndarray  # (n, 4, 4)
     ground: np.ndarray  # (4, 3) rows origin, right, forward, up of the ground frame (minimap)
@@ -105,5 +106,5 @@ class Inspection:
     age: np.ndarray
     depth: np.ndarray
     dynamic: np.ndarray | None
-    summary: dict
+    summary: dict[str, Any]
     growth: np.ndarray

@@ -134,6 +134,7 @@ class CameraPath:
     def duration(self) -> float:
         """Seconds the path lasts: first to last keyframe, or one lap of a loop."""
         if self.loop:
+            assert self.period is not None  # __post_init__ sets a loop's
             return self.period
         return self.keyframes[-1].time - self.start
 
@@ -143,7 +144,7 @@ class CameraPath:
         v = np.array([[*k.pose[:3, 3], k.fov] for k in keys])  # position and fov
         rot = Rotation.from_matrix(np.stack([k.pose[:3, :3] for k in keys]))
         if self.loop:
-            t = np.append(t, self.start + self.period)
+            t = np.append(t, self.start + self.duration)
             v = np.vstack([v, v[:1]])
             rot = Rotation.concatenate([rot, rot[:1]])
         self._t, self._v = t, v
@@ -151,7 +152,7 @@ class CameraPath:
         if self.loop:
             # LOOP_LAPS laps, the middle one used: the spline's free ends are far enough
             # away that their pull on the middle lap's angular rate has died out
-            n, lap, side = len(keys), self.period, LOOP_LAPS // 2
+            n, lap, side = len(keys), self.duration, LOOP_LAPS // 2
             times = np.concatenate(
                 [t[:n] + j * lap for j in range(-side, side + 1)] + [t[-1:] + side * lap]
             )
@@ -160,7 +161,8 @@ class CameraPath:
             )
         else:
             self._rot = RotationSpline(t, rot)
-        self._arc = None  # arc-length table, made when constant_speed first needs it
+        # the arc-length table, made when constant_speed first needs it
+        self._arc: tuple[np.ndarray, np.ndarray] | None = None
 
     def _local(self, s: np.ndarray) -> np.ndarray:
         """Spline time (seconds, within the keys' range or one lap) -> (n, 4) position, fov."""
@@ -367,7 +369,7 @@ def to_nerfstudio(path: CameraPath) -> dict:
     r = path.render
     aspect = r.width / r.height
     keys = path.keyframes
-    times = [k.time for k in keys] + ([path.start + path.period] if path.loop else [])
+    times = [k.time for k in keys] + ([path.start + path.duration] if path.loop else [])
     gaps = np.diff(times) if len(times) > 1 else np.array([1.0])
     frames, fovs = path.poses(path.frame_times())
     return {

@@ -150,9 +150,16 @@ def render(
 ) -> RenderResult:
     """Render every segment of poses into `out`; the seed frame is not part of the video.
     frames_dir: also write the frames with nerfstudio / COLMAP cameras (io.export_frames);
-    ply: also write the memory as a coloured point cloud (io.export_ply)."""
+    ply: also write the memory as a coloured point cloud (io.export_ply); the latent
+    memory's only (refused before anything is rendered for another)."""
     from engine import io
+    from engine.memory.latent import LatentMemory
 
+    if ply is not None and not isinstance(world.memory, LatentMemory):
+        raise ValueError(
+            f"--ply writes the latent memory's entries; this world has the "
+            f"{world.config.memory} memory"
+        )
     cfg = world.config
     result = RenderResult(out=None, partial=None, frames=0, world=world)
     writer = io.VideoWriter(out, fps, cfg.width, cfg.height)
@@ -181,6 +188,7 @@ def render(
     if frames_dir is not None:
         io.export_frames(frames_dir, torch.cat(kept_frames), kept_cameras)
     if ply is not None:
+        assert isinstance(world.memory, LatentMemory)  # checked before rendering
         io.export_ply(world.memory, world.codec, ply)
     return result
 
@@ -276,6 +284,7 @@ def path_for(world: World, path=None, fps: float | None = None) -> list[list]:
     from engine.path import CameraPath
 
     if path is None:
+        assert world.camera is not None  # the world to render is seeded
         return default_path(world.camera.pose, frames=world.config.frames_per_segment)
     if isinstance(path, CameraPath):
         cfg = world.config

@@ -270,6 +270,7 @@ def layout_depth(
     hole = ~known
     if not bool(hole.any()) or traced is None:
         return near
+    assert traced_depth is not None  # traced with it
     dist = distance_to(known, limit=BLEND_TOKENS + 1)
     a = ((dist - 1) / BLEND_TOKENS).clamp(0, 1)  # 0 next to the known region, 1 far out
     finite = torch.isfinite(near) & torch.isfinite(traced_depth) & (traced_depth > 0)
@@ -293,8 +294,8 @@ class _UndoStep:
     """The state before one change (a segment or an erase)."""
 
     what: str
-    memory: object
-    recent: list
+    memory: SceneMemory
+    recent: list[Tensor]
     poses: int  # length of the trajectory
     segments: int
 
@@ -424,6 +425,7 @@ class World:
         # the masks ride along with the depth so they are cropped the same way
         maps = depth[None] if masks is None else torch.stack([depth, masks.float()])
         rgb, camera, maps = fit_photo(photo, camera, self.config.width, self.config.height, maps)
+        assert maps is not None  # given, so returned
         depth = maps[0]
         dynamic = maps[1] > 0.5 if masks is not None else None
 
@@ -499,6 +501,7 @@ class World:
             raise ValueError(f"erase needs finite points and a radius > 0, got radius {radius}")
         if len(self.memory) == 0 or len(points) == 0:
             return 0
+        assert self.memory.frame is not None  # set by the seed's write
         ground = self.memory.frame.to_ground(self.memory.positions())
         inside = torch.zeros(len(ground), dtype=torch.bool)
         for chunk in points.split(256):  # (entries, 256) distances at a time
@@ -548,14 +551,15 @@ class World:
             self._undo = [*self._undo, step][-self.config.undo_segments :]
 
     def _run_segment(self, cameras, on_event, cancel) -> Segment:
+        assert self.seed_latent is not None  # segment() checked the seed
         index = self.segments + 1
         lw, lh = self.latent_size
         frames, latents, readouts, stats, notes = [], [], [], [], []
         n = len(cameras)
         # the cameras of the recent frames (the trajectory's last poses), for their guides
         k = len(self.recent)
-        recent_cams = [self.camera_at(p).scaled(lw, lh) for p in self.trajectory[-k:]] if k else []
-        recent_cams = [None] * (k - len(recent_cams)) + recent_cams
+        cams = [self.camera_at(p).scaled(lw, lh) for p in self.trajectory[-k:]] if k else []
+        recent_cams: list[Camera | None] = [None] * (k - len(cams)) + cams
         for i, cam in enumerate(cameras):
             if cancel is not None and cancel():
                 raise WorldCancelled(f"segment {index} cancelled before frame {i + 1} of {n}")
@@ -658,6 +662,7 @@ class World:
         the memory keeps what it had and gets the generated tokens as copied."""
         if not bool(generated.any()) or isinstance(self.refiner, NoRefiner):
             return z
+        assert r.offset is not None and r.scale is not None  # Readout fills them in
         raw, _, _ = fill_cracks(r.latent, r.known, r.depth)
         known = ~generated
         context = Readout(
@@ -679,6 +684,7 @@ class World:
         photo is the seed latent decoded; made on first use after a seed or a load."""
         if self._scaled is None:
             layout, _ = self.layout
+            assert self.camera is not None and self.seed_latent is not None  # layout checks
             lw, lh = self.latent_size
             f = self.codec.factor
             depth = self._seed_token_depth()
@@ -712,6 +718,7 @@ class World:
         """The seed tokens' depth; for a world saved before it was kept, the memory's."""
         if self.seed_depth is not None:
             return self.seed_depth
+        assert self.camera is not None  # its callers check the seed
         return self.memory.readout(self.camera.scaled(*self.latent_size)).depth
 
     @property
@@ -729,7 +736,7 @@ class World:
 
     def _guides(self, layout: Layout, cameras) -> list[Tensor | None]:
         """Guides of the recent frames from their cameras (the layout's classes)."""
-        guides = []
+        guides: list[Tensor | None] = []
         for c in cameras:
             if c is None:
                 guides.append(None)

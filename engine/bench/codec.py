@@ -73,7 +73,8 @@ def evaluation_photos() -> dict[str, torch.Tensor]:
         "rocket": skdata.rocket(),
         "motorcycle_left": skdata.stereo_motorcycle()[0],
     }
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+    # a file object: matplotlib's stub adds the ndarray it returns for .npy / .npz files
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:  # type: ignore[union-attr]
         photos["grace_hopper"] = np.asarray(Image.open(f).convert("RGB"))
     return {k: centre_crop(_tensor(v)) for k, v in photos.items()}
 

@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -71,8 +72,10 @@ def render_path(scene, frames_per_segment: int, codec):
     return frames
 
 
-def compare_memories(frames, frames_per_segment: int, codec) -> list[dict]:
-    """Run both memories along the frames; per-segment figures."""
+def compare_memories(
+    frames, frames_per_segment: int, codec
+) -> tuple[list[dict], LatentMemory]:
+    """Run both memories along the frames; per-segment figures, and the latent memory."""
     lat = LatentMemory(codec.channels)
     rgb = RGBMemory(codec)
     rows = []
@@ -221,7 +224,7 @@ def scaling(sizes, repeats: int) -> list[dict]:
             mem = synthetic_memory(n, visible, camera)
             in_view = int((mem.store.project(camera).pix < 64 * 48).sum())
             projected = mem.store.project(camera).idx.numel()
-            ms = median_ms(lambda m=mem: m.readout(camera), repeats, warmup=1)
+            ms = median_ms(partial(mem.readout, camera), repeats, warmup=1)
             rows.append(
                 {
                     "entries": n,

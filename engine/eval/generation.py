@@ -374,6 +374,7 @@ def _flight(world: World, source: str, progress) -> tuple[Tensor, Tensor]:
 
     def on_event(event: WorldEvent) -> None:
         if event.kind == "frame":
+            assert event.known is not None  # a "frame" event carries it
             knowns.append(event.known)
 
     frames = []

@@ -379,6 +379,7 @@ def evaluate(
     for label, world in (("ours", ours), ("rgb-memory", rgb_world)):
         t0 = time.perf_counter()
         world.seed(photo, depth, intrinsics=seed_cam)
+        assert world.camera is not None  # set by the seed
         # World.seed keeps the seed camera's pose; were it to move the seed to the origin,
         # this maps the sequence's poses into the world's frame all the same.
         to_world = world.camera.pose @ torch.linalg.inv(seed_cam.pose)

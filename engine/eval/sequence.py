@@ -92,7 +92,10 @@ class Sequence:
         from engine.images import load_image
 
         frame = self.frames[i]
-        rgb = frame.rgb if frame.rgb is not None else load_image(frame.image_path).rgb
+        rgb = frame.rgb
+        if rgb is None:
+            assert frame.image_path is not None  # a frame has an image, in a file or in memory
+            rgb = load_image(frame.image_path).rgb
         size = (frame.camera.height, frame.camera.width)
         if tuple(rgb.shape[1:]) != size:
             where = frame.image_path or frame.name
@@ -171,7 +174,9 @@ def _number(data: dict, key: str, where: str, positive: bool = False) -> float:
     return float(value)
 
 
-def _intrinsics(frame: dict, top: dict, size: tuple[int, int] | None, where: str) -> tuple:
+def _intrinsics(
+    frame: dict, top: dict, size: tuple[int, int] | None, where: str
+) -> tuple[float, float, float, float, int, int]:
     """(fx, fy, cx, cy, w, h) of a frame: its own keys over the file's; size = (w, h) of
     the image, used when neither gives w and h."""
 
@@ -198,6 +203,7 @@ def _intrinsics(frame: dict, top: dict, size: tuple[int, int] | None, where: str
         fx = 0.5 * w / math.tan(0.5 * angle_x) if angle_x is not None else None
         fy = 0.5 * h / math.tan(0.5 * angle_y) if angle_y is not None else None
     fx, fy = fx or fy, fy or fx
+    assert fx is not None and fy is not None  # given or computed above
     cx, cy = get("cx"), get("cy")
     return fx, fy, w / 2 if cx is None else cx, h / 2 if cy is None else cy, w, h
 
@@ -361,7 +367,7 @@ def read_colmap(folder: str | os.PathLike) -> Sequence:
     if text is None:
         raise FileNotFoundError(f"{folder}: no cameras.txt + images.txt")
     notes: list[str] = []
-    cameras: dict[int, tuple] = {}
+    cameras: dict[int, tuple[float, float, float, float, int, int]] = {}
     cam_file = text / "cameras.txt"
     for n, line in _data_lines(cam_file):
         if not line:

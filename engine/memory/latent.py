@@ -554,7 +554,7 @@ class LatentMemory:
 
     def summary(self) -> dict:
         """Figures for the inspector: entries, bytes, chunks, sky cells written."""
-        sky_cells = int((self.sky.weight > 0).sum()) if self.sky.allocated else 0
+        sky_cells = int((self.sky.weight > 0).sum()) if self.sky.weight is not None else 0
         return {
             "entries": len(self),
             "bytes": self.nbytes,

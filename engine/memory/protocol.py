@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from engine.camera import Camera
+from engine.camera import ArrayLike, Camera
 from engine.memory.latent import GroundFrame, Occupancy, Readout, WriteStats
 
 
@@ -35,20 +35,40 @@ class SceneMemory(Protocol):
     def nbytes(self) -> int: ...
 
     def lift(
-        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+        self,
+        latent: torch.Tensor,
+        depth: torch.Tensor,
+        camera: Camera,
+        keep: torch.Tensor | None = None,
+        sky: torch.Tensor | None = None,
+        segment: int | None = None,
+        rgb: torch.Tensor | None = None,
     ) -> WriteStats: ...
 
     def update(
-        self, latent, depth, camera, keep=None, sky=None, segment=None, rgb=None
+        self,
+        latent: torch.Tensor,
+        depth: torch.Tensor,
+        camera: Camera,
+        keep: torch.Tensor | None = None,
+        sky: torch.Tensor | None = None,
+        segment: int | None = None,
+        rgb: torch.Tensor | None = None,
     ) -> WriteStats: ...
 
     def readout(self, camera: Camera) -> Readout: ...
 
     def positions(self) -> torch.Tensor: ...
 
-    def erase(self, box=None, ids=None) -> int: ...
+    def erase(
+        self, box: tuple[ArrayLike, ArrayLike] | None = None, ids: ArrayLike | None = None
+    ) -> int: ...
 
-    def occupancy(self, resolution=128, extent=None) -> Occupancy: ...
+    def occupancy(
+        self,
+        resolution: int | tuple[int, int] = 128,
+        extent: tuple[float, float, float, float] | None = None,
+    ) -> Occupancy: ...
 
     def compact(self) -> None: ...
 

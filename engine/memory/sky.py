@@ -21,7 +21,7 @@ class SkyDome:
     (stored times 255). Storage is allocated on the first write.
     """
 
-    def __init__(self, channels, resolution=(64, 128), dtype=torch.float16, max_weight=16):
+    def __init__(self, channels, resolution=(64, 128), dtype=torch.float16, max_weight=16) -> None:
         rows, cols = resolution
         if rows < 1 or cols < 1:
             raise ValueError(f"sky resolution must be positive, got {resolution}")
@@ -36,7 +36,7 @@ class SkyDome:
 
     @property
     def nbytes(self) -> int:
-        if self.feat is None:
+        if self.feat is None or self.weight is None:
             return 0
         return self.feat.numel() * self.feat.element_size() + self.weight.numel()
 
@@ -54,7 +54,7 @@ class SkyDome:
         if n == 0:
             return 0
         rows, cols = self.resolution
-        if self.feat is None:
+        if self.feat is None or self.weight is None:
             self.feat = torch.zeros(self.channels, rows, cols, dtype=self.dtype)
             self.weight = torch.zeros(rows, cols, dtype=torch.uint8)
         cells = self.cells(frame, directions)
@@ -74,7 +74,7 @@ class SkyDome:
     def read(self, frame, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Values (N, C) float32 along directions (N, 3) and whether each was ever seen."""
         n = directions.shape[0]
-        if self.feat is None:
+        if self.feat is None or self.weight is None:
             return torch.zeros(n, self.channels), torch.zeros(n, dtype=torch.bool)
         cells = self.cells(frame, directions)
         seen = self.weight.reshape(-1)[cells] > 0
@@ -90,7 +90,9 @@ class SkyDome:
         return v.float() / 255 if self.dtype == torch.uint8 else v.float()
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {} if self.feat is None else {"sky_feat": self.feat, "sky_weight": self.weight}
+        if self.feat is None or self.weight is None:
+            return {}
+        return {"sky_feat": self.feat, "sky_weight": self.weight}
 
     def load_state(self, arrays: dict[str, torch.Tensor]) -> None:
         """Inverse of state(), checking dtype and shape."""

@@ -95,7 +95,7 @@ class Scratch:
     they are kept here. get() returns a view of a buffer; the content is garbage.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._bufs: dict[str, torch.Tensor] = {}
 
     def get(self, name: str, n: int, dtype: torch.dtype, rows: int = 0) -> torch.Tensor:
@@ -332,7 +332,7 @@ class ChunkStore:
         sc = self.scratch
         img = sc.get("img", n, torch.float32, rows=3)
         idx = sc.get("idx", n, torch.int64)
-        if n_vis:
+        if chunks is not None and n_vis:
             self._image_main(img[:, :n_vis], idx[:n_vis], mat, off, *chunks)
         if self.n_tail:
             torch.addmm(off.float()[:, None], mat.float(), self.tail_pos, out=img[:, n_vis:])

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from diffusers import AutoencoderTiny
+    from diffusers import AutoencoderTiny, ModelMixin
 
 
 @runtime_checkable
@@ -160,6 +160,7 @@ class PCACodec:
         from safetensors.torch import save_file
 
         mean, basis = self._params(torch.device("cpu"))
+        assert self.eigenvalues is not None  # fitted with mean and basis
         meta = {"name": self.name, "factor": str(self.factor), "channels": str(self.channels)}
         save_file(
             {
@@ -247,7 +248,7 @@ class DiffusersCodec:
     its own dtype; encode / decode take and return float32.
     """
 
-    def __init__(self, model: torch.nn.Module, name: str = "diffusers") -> None:
+    def __init__(self, model: ModelMixin, name: str = "diffusers") -> None:
         class_name = type(model).__name__
         if class_name not in VAE_KINDS:
             raise ValueError(f"unsupported VAE class {class_name}; supported: {sorted(VAE_KINDS)}")
@@ -535,8 +536,10 @@ class TAESDCodec(DiffusersCodec):
             model = AutoencoderTiny(latent_channels=latent_channels, **config)
         return cls(model)
 
+    # Not DiffusersCodec's signature (kind, dtype and device are fixed here, and
+    # local_files_only comes second): a call through the base class's arguments misreads them.
     @classmethod
-    def from_pretrained(
+    def from_pretrained(  # type: ignore[override]
         cls,
         path_or_id: str | os.PathLike,
         local_files_only: bool = True,

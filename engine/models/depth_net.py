@@ -113,6 +113,7 @@ class DepthUNet(nn.Module):
             nn.Sequential(ConvBN(c[i] + c[i + 1], c[i]), ConvBN(c[i], c[i])) for i in range(4)
         )
         self.head = nn.Conv2d(c[0], 2, 1)
+        assert self.context.bias is not None and self.head.bias is not None  # bias=True
         nn.init.zeros_(self.context.weight)
         nn.init.zeros_(self.context.bias)
         nn.init.zeros_(self.head.weight)  # residual 0, sky probability 1/2 at the start

@@ -82,6 +82,7 @@ class EmbeddedAutoencoder(nn.Module):
         self.dec_quarter = nn.Conv2d(q, q, 3, padding=1)
         self.dec_out = nn.Conv2d(q, 3 * 16, 1)
         for last in (self.enc_out, self.dec_out):
+            assert last.bias is not None  # made with bias=True
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
@@ -89,6 +90,7 @@ class EmbeddedAutoencoder(nn.Module):
         """Set the linear paths to a PCA codec: mean (192,), basis (C, 192), both in the
         patch order of F.pixel_unshuffle (channel-major: c * 64 + dy * 8 + dx)."""
         c = self.cfg.channels
+        assert self.enc_linear.bias is not None and self.dec_linear.bias is not None  # bias=True
         with torch.no_grad():
             self.enc_linear.weight.copy_(basis.reshape(c, 192, 1, 1))
             self.enc_linear.bias.copy_(-(basis @ (mean - 0.5)))
@@ -115,7 +117,8 @@ class EmbeddedCodec:
     factor = 8
 
     def __init__(self, model: EmbeddedAutoencoder, name: str = "embedded"):
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        # Module.to takes memory_format; torch's overloads of it leave the argument out
+        self.model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.channels = model.cfg.channels
         self.name = name
 

@@ -301,7 +301,7 @@ class ExemplarGenerator:
     def _exemplars(self, context: GenerationContext, channels: int):
         exemplars = list(context.exemplars)
         given = context.exemplar_masks
-        masks = [None] * len(exemplars) if given is None else list(given)
+        masks: list[Tensor | None] = [None] * len(exemplars) if given is None else list(given)
         if len(masks) != len(exemplars):
             raise ValueError(
                 f"{len(exemplars)} exemplars but {len(masks)} exemplar masks: give one per exemplar"
@@ -425,6 +425,9 @@ class ExemplarGenerator:
                 d = w @ s2 - 2.0 * ((t * w) @ s.T)
                 best[a : a + self.chunk] = d.argmin(dim=1) * stride
             return best
+        # index() sets these with the basis
+        assert sources.mean is not None and sources.projected is not None
+        assert sources.norms is not None and sources.squares_and_patches is not None
         # a target's tokens outside the image (weight 0) take the sources' mean, so they add
         # nothing to the projected distance
         filled = torch.where(weights > 0, targets, sources.mean)
@@ -462,14 +465,14 @@ class ExemplarGenerator:
         targets = patches[:, index].T  # (n, C k^2)
         weights = weight[:, index].T.repeat(1, c)  # (n, C k^2), channel-major like unfold
         best = self._nearest(targets, weights, sources)
-        sources = sources.patches
+        src = sources.patches
         if copy:
-            centre = sources[best].reshape(-1, c, k * k)[:, :, (k * k) // 2]  # (n, C)
+            centre = src[best].reshape(-1, c, k * k)[:, :, (k * k) // 2]  # (n, C)
             out = estimate.reshape(c, h * w).clone()
             out[:, index] = centre.T
             return torch.where(holes[None], out.reshape(c, h, w), estimate)
         matched = torch.zeros(c * k * k, h * w)
-        matched[:, index] = sources[best].T
+        matched[:, index] = src[best].T
         cover = torch.zeros(1 * k * k, h * w)
         cover[:, index] = 1.0
         total = F.fold(matched[None], (h, w), k, padding=r)[0]  # (C, h, w)

@@ -206,12 +206,13 @@ class Layout:
 
     @classmethod
     def from_dict(cls, d: dict) -> Layout:
+        x0, x1, y0, y1 = (float(v) for v in d["box"])
         return cls(
             GroundFrame.from_dict(d["frame"]),
             float(d["floor"]),
             float(d["top"]),
             bool(d["indoor"]),
-            tuple(float(v) for v in d["box"]),
+            (x0, x1, y0, y1),
         )
 
 
@@ -227,17 +228,15 @@ def _level(points: Tensor, valid: Tensor, up: Tensor) -> Tensor:
     the borders and where a neighbour is not valid) within LEVEL_DEGREES of up or down.
     A token with no valid neighbour along an axis is not level."""
 
-    def diff(axis: int) -> Tensor:
+    def diff(axis: int) -> tuple[Tensor, Tensor]:
         p = points
         n = p.shape[axis]
         fwd = torch.zeros_like(p)
         bwd = torch.zeros_like(p)
         ok_f = torch.zeros(valid.shape, dtype=torch.bool)
         ok_b = torch.zeros(valid.shape, dtype=torch.bool)
-        lo = [slice(None)] * 2
-        hi = [slice(None)] * 2
-        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
-        lo, hi = tuple(lo), tuple(hi)
+        lo = tuple(slice(0, n - 1) if a == axis else slice(None) for a in range(2))
+        hi = tuple(slice(1, n) if a == axis else slice(None) for a in range(2))
         both = valid[lo] & valid[hi]
         fwd[lo] = p[hi] - p[lo]
         ok_f[lo] = both

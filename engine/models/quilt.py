@@ -201,6 +201,7 @@ class QuiltGenerator:
             # squared distances, constants included so that a cost is >= 0
             cost = wt @ src2 - 2.0 * (flat * wt) @ src.T + (wt * flat * flat).sum(1, keepdim=True)
             if guided:
+                assert guide is not None and guide_cost is not None  # guided: both given
                 g = guide.reshape(guide.shape[0], -1)[:, idx].permute(1, 0, 2).reshape(len(ids), -1)
                 gm = need.float().repeat(1, guide.shape[0])
                 gcost = gm @ guide_cost - 2.0 * (g * gm) @ src_guide.T

@@ -59,6 +59,7 @@ def readout_features(readout: Readout) -> Tensor:
     if bool(geo.any()):
         ld = torch.log(readout.depth[geo])
         logd[geo] = (ld - ld.median()).clamp(-3, 3)
+    assert readout.scale is not None and readout.offset is not None  # Readout fills them in
     k = known.float()
     scale = torch.log2(readout.scale.clamp(min=1e-3)).clamp(-3, 3) * k
     return torch.cat(
@@ -113,6 +114,7 @@ class RefinerNet(nn.Module):
         self.inp = nn.Conv2d(c + EXTRA_FEATURES, wd, 3, padding=1)
         self.blocks = nn.Sequential(*(_Block(wd, 1 + i % 2) for i in range(cfg.blocks)))
         self.out = nn.Conv2d(wd, c, 3, padding=1)
+        assert self.out.bias is not None  # made with bias=True
         nn.init.zeros_(self.out.weight)  # starts as the identity: the readout as it is
         nn.init.zeros_(self.out.bias)
 
@@ -127,7 +129,8 @@ class EmbeddedRefiner:
     """Refiner protocol around RefinerNet (fp32, channels_last, inference only)."""
 
     def __init__(self, model: RefinerNet, name: str = "embedded"):
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        # Module.to takes memory_format; torch's overloads of it leave the argument out
+        self.model = model.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.channels = model.cfg.channels
         self.name = name
 

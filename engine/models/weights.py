@@ -8,6 +8,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 from torch import nn
 
@@ -27,7 +28,10 @@ def save_model(model: nn.Module, config, path: str | os.PathLike, extra: dict | 
     atomic_write(path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
 
 
-def load_model(path: Path, config_class, model_class, what: str, train: str) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def load_model(path: Path, config_class, model_class: type[M], what: str, train: str) -> M:
     """The model_class(config_class(**json["config"])) with the weights at `path`; clear
     errors for a missing file (saying `train`), a bad config or weights that do not fit."""
     from safetensors.torch import load_file

@@ -51,6 +51,12 @@ CORRIDOR_HALF_WIDTH = 1.6  # room_scene keeps |x| below this free of furniture i
 GROUND_Y = 1.5  # the room's floor and the street's ground: 1.5 below a camera at the origin
 
 
+def _vec3(values) -> tuple[float, float, float]:
+    """Three numbers (a point, a size or a colour) as a triple of floats."""
+    x, y, z = (float(v) for v in values)
+    return x, y, z
+
+
 @dataclass(frozen=True)
 class Texture:
     """A procedural texture, evaluated from world coordinates of the face it is on.
@@ -93,7 +99,7 @@ class Box:
 
     @classmethod
     def uniform(cls, lo, hi, texture: Texture) -> Box:
-        return cls(tuple(map(float, lo)), tuple(map(float, hi)), (texture,) * 6)
+        return cls(_vec3(lo), _vec3(hi), (texture,) * 6)
 
     def contains(self, point, margin: float = 0.0) -> bool:
         """Whether `point` (3 floats) is inside the box grown by `margin` on every side."""
@@ -186,7 +192,7 @@ def _texture_columns(textures: list[Texture]) -> dict[str, Tensor]:
 
 
 def _jitter(rng: random.Random, color: tuple[float, float, float]) -> tuple[float, float, float]:
-    return tuple(min(1.0, max(0.0, c + rng.uniform(-0.06, 0.06))) for c in color)
+    return _vec3(min(1.0, max(0.0, c + rng.uniform(-0.06, 0.06))) for c in color)
 
 
 def _boxes_overlap(lo, hi, box: Box, gap: float) -> bool:

@@ -24,6 +24,7 @@ from engine.synth.common import (
     _nearer,
     _texture_columns,
     _texture_ids,
+    _vec3,
 )
 from engine.synth.paths import _sample_path
 from engine.synth.rays import _lambert, _safe_inverse, _slab_exit, _trace_boxes
@@ -235,7 +236,7 @@ def _scene_tables(cells: tuple[Box, ...], solids: tuple[Box, ...]) -> dict[str, 
 
 def _wallpaper(rng: random.Random) -> Texture:
     base = (rng.uniform(0.45, 0.85), rng.uniform(0.45, 0.85), rng.uniform(0.45, 0.85))
-    dark = tuple(c * rng.uniform(0.55, 0.75) for c in base)
+    dark = _vec3(c * rng.uniform(0.55, 0.75) for c in base)
     return Texture(
         "stripes",
         base,
@@ -273,7 +274,7 @@ def _place_furniture(rng: random.Random, main: Box, back: Box, seed: int) -> lis
         if any(_boxes_overlap(lo, hi, b, gap=0.2) for b in boxes):
             continue
         base = (rng.uniform(0.15, 0.9), rng.uniform(0.15, 0.9), rng.uniform(0.15, 0.9))
-        other = tuple(c * rng.uniform(0.4, 0.8) for c in base)
+        other = _vec3(c * rng.uniform(0.4, 0.8) for c in base)
         texture = Texture(
             "noise", base, other, scale=rng.uniform(0.15, 0.5), seed=rng.randrange(1 << 20)
         )

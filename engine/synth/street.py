@@ -24,6 +24,7 @@ from engine.synth.common import (
     _jitter,
     _nearer,
     _texture_columns,
+    _vec3,
 )
 from engine.synth.paths import _sample_path
 from engine.synth.rays import _lambert, _safe_inverse, _trace_boxes
@@ -69,8 +70,8 @@ class Mover:
         shift = self.offset(time)
         return tuple(
             Box(
-                tuple(a + s for a, s in zip(part.lo, shift)),
-                tuple(a + s for a, s in zip(part.hi, shift)),
+                _vec3(a + s for a, s in zip(part.lo, shift)),
+                _vec3(a + s for a, s in zip(part.hi, shift)),
                 part.faces,
             )
             for part in self.parts
@@ -296,7 +297,7 @@ def _building(rng: random.Random, lo, hi, facing: int) -> Box:
     material on the others, a dark roof (face 2)."""
     if rng.random() < 0.5:
         wall = _jitter(rng, rng.choice(_PLASTER_COLOURS))
-        trim = tuple(c * rng.uniform(0.6, 0.8) for c in wall)
+        trim = _vec3(c * rng.uniform(0.6, 0.8) for c in wall)
         facade = Texture("windows", wall, trim, rng.uniform(2.4, 3.4), rng.randrange(1 << 20))
         side = Texture("plaster", wall, trim, rng.uniform(0.8, 2.0), rng.randrange(1 << 20))
     else:
@@ -310,7 +311,8 @@ def _building(rng: random.Random, lo, hi, facing: int) -> Box:
     )
     faces = [side] * 6
     faces[facing], faces[2] = facade, roof
-    return Box(tuple(map(float, lo)), tuple(map(float, hi)), tuple(faces))
+    f0, f1, f2, f3, f4, f5 = faces
+    return Box(_vec3(lo), _vec3(hi), (f0, f1, f2, f3, f4, f5))
 
 
 def _street_furniture(rng: random.Random) -> list[Box]:
@@ -384,7 +386,7 @@ def _car(rng: random.Random, start, speed: float) -> Mover:
     """A car-sized mover (4.2 long, 1.9 wide, 1.45 high): body, cabin and two axles with
     wheels, in its own frame centred on x = z = 0 and standing on the ground."""
     paint = _jitter(rng, rng.choice(_PAINT_COLOURS))
-    body = Texture("noise", paint, tuple(c * 0.7 for c in paint), 0.5, rng.randrange(1 << 20))
+    body = Texture("noise", paint, _vec3(c * 0.7 for c in paint), 0.5, rng.randrange(1 << 20))
     glass = Texture("noise", (0.12, 0.15, 0.19), (0.30, 0.36, 0.42), 0.4, rng.randrange(1 << 20))
     tyre = Texture("noise", (0.05, 0.05, 0.05), (0.16, 0.16, 0.16), 0.1, rng.randrange(1 << 20))
     g = GROUND_Y
@@ -394,4 +396,4 @@ def _car(rng: random.Random, start, speed: float) -> Mover:
         Box.uniform((-0.95, g - 0.62, 1.05), (0.95, g, 1.7), tyre),
         Box.uniform((-0.95, g - 0.62, -1.7), (0.95, g, -1.05), tyre),
     )
-    return Mover(parts, tuple(map(float, start)), float(speed), DRIVE_Z)
+    return Mover(parts, _vec3(start), float(speed), DRIVE_Z)

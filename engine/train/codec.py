@@ -33,6 +33,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +41,12 @@ import torch.nn.functional as F
 
 from engine.camera import Camera
 from engine.models.codec import PCACodec
-from engine.models.embedded_codec import DEFAULT_WEIGHTS, CodecConfig, EmbeddedCodec
+from engine.models.embedded_codec import (
+    DEFAULT_WEIGHTS,
+    CodecConfig,
+    EmbeddedAutoencoder,
+    EmbeddedCodec,
+)
 
 SKIMAGE_COLOUR = ["hubble_deep_field", "immunohistochemistry", "retina", "colorwheel"]
 SKIMAGE_GRAY = ["brick", "grass", "gravel", "camera", "coins", "moon", "page", "text", "cell"]
@@ -67,7 +73,7 @@ def synthetic_views(seed: int, rooms: int = 6, streets: int = 4, n: int = 12) ->
     from engine import synth
 
     rng = random.Random(seed)
-    scenes = [synth.room_scene(s) for s in range(rooms)]
+    scenes: list[synth.RoomScene | synth.StreetScene] = [synth.room_scene(s) for s in range(rooms)]
     if hasattr(synth, "street_scene"):
         scenes += [synth.street_scene(s) for s in range(streets)]
     base = Camera.from_fov(60.0, 512, 384)
@@ -184,6 +190,9 @@ def train(
     resume=True goes on from the weights at `out` (module docstring)."""
     torch.manual_seed(seed)
     log("collecting training images")
+    colour: list[torch.Tensor]
+    gray: list[torch.Tensor]
+    real_names: list[str]
     if smoke:
         synthetic = synthetic_views(seed, rooms=1, streets=0, n=6)
         colour, gray, real_names = [], [], []
@@ -244,7 +253,9 @@ def train(
                     model.train()
                 msg += f"  held-out {held:.2f} dB (PCA {held_pca:.2f})"
             if checkpoint_every and step % checkpoint_every == 0 and step < steps:
-                ckpt = {"training": {"steps": step, "of": steps, "seed": seed, "checkpoint": True}}
+                ckpt: dict[str, dict[str, Any]] = {
+                    "training": {"steps": step, "of": steps, "seed": seed, "checkpoint": True}
+                }
                 if earlier:  # a resumed run: keep the record of the phases before it
                     ckpt["training"]["earlier_phases"] = earlier
                 EmbeddedCodec(copy.deepcopy(model)).save(out, extra=ckpt)
@@ -281,7 +292,7 @@ def train(
     return record
 
 
-def resume_from(path: Path) -> tuple[torch.nn.Module, list[dict]]:
+def resume_from(path: Path) -> tuple[EmbeddedAutoencoder, list[dict]]:
     """The model saved at `path` and the records of the phases that trained it."""
     import json
 

@@ -152,7 +152,9 @@ def render_set(
     another weather than clear with probability `weather_share` (pick_weather)."""
     prior = EmbeddedDepth(network=False)
     size = (cfg.height, cfg.width)
-    rows = {key: [] for key in ("rgb", "log_prior", "log_depth", "valid", "sky")}
+    rows: dict[str, list[torch.Tensor]] = {
+        key: [] for key in ("rgb", "log_prior", "log_depth", "valid", "sky")
+    }
     for scene_seed in seeds:
         scene = synth.room_scene(scene_seed) if kind == "room" else synth.street_scene(scene_seed)
         rng = random.Random(f"{seed}-{kind}-{scene_seed}")
@@ -161,6 +163,7 @@ def render_set(
             camera = Camera.from_fov(fov, 2 * cfg.width, 2 * cfg.height, pose)
             shown = scene
             if kind == "street" and weather_share > 0:
+                assert isinstance(scene, synth.StreetScene)  # kind "street"
                 weather = synth.vary(synth.WEATHERS[pick_weather(rng, weather_share)], rng)
                 shown = dataclasses.replace(scene, weather=weather)
             rgb, log_depth, valid, sky = targets(shown.render(camera, time), size)

@@ -266,13 +266,14 @@ def quilt_layout(z: torch.Tensor, hole: torch.Tensor, rng: random.Random) -> tor
             cost = float((((cand - cur) ** 2).sum(0) * h_).sum())
             if cost < best_cost:
                 best, best_cost = (sy, sx), cost
+        assert best is not None  # the first try's cost is finite
         sy, sx = best
         need = ~h_
         win = src[y0 : y0 + b, x0 : x0 + b]
-        grid = torch.stack(
+        tokens = torch.stack(
             torch.meshgrid(torch.arange(sy, sy + b), torch.arange(sx, sx + b), indexing="ij"), -1
         )
-        win[need] = grid[need]
+        win[need] = tokens[need]
         have[y0 : y0 + b, x0 : x0 + b] = True
     return src
 
@@ -383,7 +384,8 @@ def make_pairs(
                 scenes[-1].sample_path("loop", n=24) + scenes[-1].sample_path("orbit", n=24)
             )
         # the street is left out: a pair of it renders ~15x slower than a room's
-    pairs, t0, reported = [], time.time(), 0
+    pairs: list[Pair] = []
+    t0, reported = time.time(), 0
     while len(pairs) < n:
         kind = rng.random()
         k = min(targets, n - len(pairs))
@@ -450,7 +452,7 @@ def evaluate(model, codec, held, quilts=None) -> dict:
     c = codec.channels
     with torch.inference_mode():
         refined = model(feats)
-    out = {
+    out: dict[str, float | list[float]] = {
         "readout_db": round(masked_psnr(codec, feats[:, :c], rgb, mask), 2),
         "refined_db": round(masked_psnr(codec, refined, rgb, mask), 2),
         "codec_db": round(masked_psnr(codec, target, rgb, mask), 2),

@@ -137,6 +137,14 @@ def test_render_errors_exit_1(tmp_path, capsys):
     assert cli.main(["render", "room", "--out", str(tmp_path / "b.mp4"), "--config", "nope=1"]) == 1
 
 
+def test_ply_of_the_rgb_memory_is_refused_before_rendering(tmp_path, capsys):
+    out, ply = tmp_path / "rgb.mp4", tmp_path / "memory.ply"
+    args = ["render", "room", "--out", str(out), "--memory", "rgb", "--ply", str(ply)]
+    assert cli.main([*args, "--config", *SMALL]) == cli.EXIT_ERROR
+    assert "--ply" in capsys.readouterr().err
+    assert not out.exists() and not ply.exists()
+
+
 def test_mask_file_keeps_the_marked_region_out(tmp_path):
     import numpy as np
     from PIL import Image

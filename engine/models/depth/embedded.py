@@ -167,6 +167,7 @@ class EmbeddedDepth:
         ]
         depth = self.prior(height, width, outdoors=outdoors).double()
         if outdoors:
+            assert sky is not None  # outdoors means a sky was found
             notes.append(f"sky found on {100 * float(sky.float().mean()):.1f}% of the image")
             depth = torch.where(sky, self.max_depth_outdoors, depth)
         elif self.contact:
@@ -175,6 +176,7 @@ class EmbeddedDepth:
 
     def _estimate_with_network(self, rgb: Tensor) -> DepthResult:
         """Prior + network residual, steps 1-4 of the class docstring."""
+        assert self.net is not None  # estimate() calls this only with a network
         _, height, width = rgb.shape
         size = net_size(height, width, self.net.cfg)
         small = downsample(rgb[None], size)  # (1, 3, h, w)

@@ -202,7 +202,8 @@ class FileDepth:
 
     def estimate(self, rgb: Tensor) -> DepthResult:
         rgb = check_rgb_image(rgb, caller="FileDepth.estimate")
-        depth = load_depth_file(self.path, scale=self.scale, size=tuple(rgb.shape[1:]))
+        _, h, w = rgb.shape
+        depth = load_depth_file(self.path, scale=self.scale, size=(h, w))
         notes = [f"depth read from {self.path}"]
         sky = torch.isinf(depth)
         unknown = int((depth == 0).sum())

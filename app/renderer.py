@@ -14,14 +14,13 @@ intrinsics in pixels of the frame; images are (H, W, 3) uint8, row 0 at the top.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import moderngl
 import numpy as np
 
+from engine.assets import SHADERS
 from engine.messages import ViewFrame
 
-SHADERS = Path(__file__).resolve().parent.parent / "shaders"
 # what the viewport can lay over the frame (F cycles through them): nothing, the tokens
 # generated for this frame tinted, the frame's depth (near warm and bright, far cool)
 OVERLAYS = ("none", "generated", "depth")

@@ -19,6 +19,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+FIRST_FRAME_TIMEOUT = 300.0  # seconds `explore --exit-after-first-frame` waits by default
+
 GUI_PACKAGES = ("PySide6", "moderngl", "pyqtgraph", "qasync")
 
 DESCRIPTION = """\
@@ -30,6 +32,7 @@ EPILOG = """\
 examples:
   latentscape                      (the desktop explorer's start page)
   latentscape explore room         (fly through a sample scene, a photo or a saved world)
+  latentscape explore room --exit-after-first-frame   (start-up check; exit 0 on success)
   latentscape info
   latentscape render room --out room.mp4 --save-world room.lsworld
   latentscape render photo.jpg --out flight.mp4 --config seed=3
@@ -253,6 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
         "name or a saved world folder), else on its start page.",
     )
     explore.add_argument("source", nargs="?", default=None, metavar="SOURCE")
+    explore.add_argument(
+        "--exit-after-first-frame",
+        action="store_true",
+        help="a start-up check (the desktop bundle's smoke test): open SOURCE with the default "
+        "settings, exit 0 once its first view is drawn, 1 with a message on an error or after "
+        "--timeout; the user's settings and recovery copy are not touched",
+    )
+    explore.add_argument(
+        "--timeout",
+        type=float,
+        default=FIRST_FRAME_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --exit-after-first-frame: give up after this long (default: "
+        f"{FIRST_FRAME_TIMEOUT:g})",
+    )
 
     info = commands.add_parser(
         "info",
@@ -510,8 +528,16 @@ def main(argv: list[str] | None = None, explore=None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
 
     if args.command in (None, "explore"):
+        source = getattr(args, "source", None)
+        check = getattr(args, "exit_after_first_frame", False)
+        if check and source is None:
+            message = "latentscape explore: error: --exit-after-first-frame needs SOURCE"
+            print(message, file=sys.stderr)
+            return EXIT_USAGE
         if explore is not None:
-            return explore(getattr(args, "source", None))
+            if check:
+                return explore(source, exit_after_first_frame=True, timeout=args.timeout)
+            return explore(source)
         parser.print_help()
         print()
         print(NO_GUI)

@@ -24,6 +24,7 @@ when to generate and what the GUI is told all live here, testable without Qt:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,10 +162,10 @@ class Explorer:
 
     # ---- commands (the engine thread)
 
-    def run(self, kind: str, arg=None):
+    def run(self, kind: str, arg: Any = None) -> Any:
         """Run the command `kind` (a mailbox's letter, engine/mailbox.py) with its argument;
         what it returns ("call": fn(world)'s result)."""
-        commands = {
+        commands: dict[str, Callable[[Any], Any]] = {
             "move": lambda a: self.move(*a),
             "open": self.open,
             "save": self.save,

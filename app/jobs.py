@@ -25,13 +25,14 @@ and Cancel.
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEventLoop, QObject, Signal
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 
@@ -108,6 +109,17 @@ class Jobs(QObject):
         if not jobs or jobs[-1].task is None or not jobs[-1].cancellable:
             return False
         return jobs[-1].task.cancel()
+
+    def close(self, timeout: float = 60.0) -> None:
+        """The app closes: cancel the jobs that can be, and run the event loop until every
+        job has ended (at most `timeout` s; a save runs to its end), so that none is left
+        pending when the loop stops."""
+        for job in self.running:
+            if job.cancellable and job.task is not None:
+                job.task.cancel()
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
     def _end(self, job: Job) -> None:
         self.running.remove(job)

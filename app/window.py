@@ -379,6 +379,7 @@ class MainWindow(QMainWindow):
         self.log.appendPlainText(message)
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.jobs.close()  # cancelled (a save runs to its end): none is left pending
         if self.renders.running:  # the frames done are kept as a partial video
             self.renders.cancel()
             self.renders.wait(60.0)

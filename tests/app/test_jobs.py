@@ -115,3 +115,17 @@ def test_a_fault_in_a_job_is_said_by_name(qtbot):
         job = jobs.start("thinking", broken)
     assert job.text == "thinking 50% (half)" and jobs.running == []
     assert errors == ["thinking failed: a bug"]
+
+
+def test_closing_the_window_ends_every_job(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(
+        bridge=EngineBridge(CONFIG, threads=1),
+        settings=settings,
+        recovery=tmp_path / "recovery.lsworld",
+    )
+    qtbot.addWidget(w)
+    w.show()
+    job = w.open_source("room")
+    w.close()  # while it opens: cancelled, and ended before the loop could stop
+    assert w.jobs.running == [] and job.task.done()

@@ -59,7 +59,7 @@ def log(msg: str) -> None:
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
     """uint8 / float image (H, W[, C]) -> (3, H, W) float32 in [0, 1]."""
-    x = torch.from_numpy(np.asarray(img))
+    x = torch.from_numpy(np.array(img))  # a copy: the image may be read-only
     x = x.float() / 255 if x.dtype == torch.uint8 else x.float()
     if x.ndim == 2:
         x = x[None].expand(3, -1, -1)

@@ -72,9 +72,7 @@ def render_path(scene, frames_per_segment: int, codec):
     return frames
 
 
-def compare_memories(
-    frames, frames_per_segment: int, codec
-) -> tuple[list[dict], LatentMemory]:
+def compare_memories(frames, frames_per_segment: int, codec) -> tuple[list[dict], LatentMemory]:
     """Run both memories along the frames; per-segment figures, and the latent memory."""
     lat = LatentMemory(codec.channels)
     rgb = RGBMemory(codec)

@@ -620,17 +620,10 @@ class LatentMemory:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the memory to one safetensors file, atomically (temp file + rename)."""
-        arrays = {k: v.contiguous() for k, v in self.store.state().items()}
+        arrays = self.store.state()
         arrays["scale"] = self.scale
         arrays.update(self.sky.state())
-        header = {
-            "format": FORMAT,
-            "version": VERSION,
-            "config": self.config(),
-            "segment": self.segment,
-            "frame": self.frame.to_dict() if self.frame is not None else None,
-        }
-        write_memory_file(path, arrays, header)
+        write_memory_file(path, arrays, FORMAT, VERSION, self)
 
     @classmethod
     def load(cls, path: str | os.PathLike, codec: object = None) -> LatentMemory:

@@ -245,16 +245,9 @@ class RGBMemory:
         col.segment (N,) int16), sky_feat / sky_weight when the dome was written, and a JSON
         header (format, version, config, segment, frame). The codec is not saved: the world
         names it, and load() is given it."""
-        arrays = {k: v.contiguous() for k, v in self.store.state().items()}
+        arrays = self.store.state()
         arrays.update(self.sky.state())
-        header = {
-            "format": FORMAT,
-            "version": VERSION,
-            "config": self.config(),
-            "segment": self.segment,
-            "frame": self.frame.to_dict() if self.frame is not None else None,
-        }
-        write_memory_file(path, arrays, header)
+        write_memory_file(path, arrays, FORMAT, VERSION, self)
 
     @classmethod
     def load(cls, path: str | os.PathLike, codec: Any = None) -> RGBMemory:

@@ -448,11 +448,21 @@ HEADER_KEY = "latentscape"
 
 
 def write_memory_file(
-    path: str | os.PathLike, arrays: dict[str, torch.Tensor], header: dict[str, Any]
+    path: str | os.PathLike, arrays: dict[str, torch.Tensor], fmt: str, version: int, memory: Any
 ) -> None:
-    """Write a memory's arrays and JSON header to one safetensors file, atomically."""
+    """Write a memory's arrays to one safetensors file, atomically, with the JSON header
+    every memory kind writes: format `fmt`, `version`, and the memory's config(), segment and
+    ground frame."""
     from safetensors.torch import save_file
 
+    header = {
+        "format": fmt,
+        "version": version,
+        "config": memory.config(),
+        "segment": memory.segment,
+        "frame": memory.frame.to_dict() if memory.frame is not None else None,
+    }
+    arrays = {k: v.contiguous() for k, v in arrays.items()}
     with atomic_path(path) as tmp:
         save_file(arrays, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
 

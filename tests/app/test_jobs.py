@@ -18,8 +18,7 @@ pytestmark = pytest.mark.gui
 CONFIG = WorldConfig(width=128, height=96, frames_per_segment=2)
 
 
-@pytest.fixture
-def window(qtbot, tmp_path):
+def make_window(qtbot, tmp_path) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     w = MainWindow(
         bridge=EngineBridge(CONFIG, threads=1),
@@ -28,6 +27,12 @@ def window(qtbot, tmp_path):
     )
     qtbot.addWidget(w)
     w.show()
+    return w
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path)
     yield w
     w.bridge.shutdown()
 
@@ -118,14 +123,7 @@ def test_a_fault_in_a_job_is_said_by_name(qtbot):
 
 
 def test_closing_the_window_ends_every_job(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(
-        bridge=EngineBridge(CONFIG, threads=1),
-        settings=settings,
-        recovery=tmp_path / "recovery.lsworld",
-    )
-    qtbot.addWidget(w)
-    w.show()
+    w = make_window(qtbot, tmp_path)
     job = w.open_source("room")
     w.close()  # while it opens: cancelled, and ended before the loop could stop
     assert w.jobs.running == [] and job.task.done()

@@ -6,28 +6,11 @@ own fault is said by name. Waits on signals and conditions, never sleeps."""
 import threading
 
 import pytest
-from PySide6.QtCore import QSettings
 
-from app.bridge import EngineBridge
 from app.jobs import JobBar, Jobs
-from app.window import MainWindow
-from engine.world import WorldConfig
+from tests.app.test_window import CONFIG, make_window
 
 pytestmark = pytest.mark.gui
-
-CONFIG = WorldConfig(width=128, height=96, frames_per_segment=2)
-
-
-def make_window(qtbot, tmp_path) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(
-        bridge=EngineBridge(CONFIG, threads=1),
-        settings=settings,
-        recovery=tmp_path / "recovery.lsworld",
-    )
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 @pytest.fixture

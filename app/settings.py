@@ -52,7 +52,7 @@ def load_config(settings: QSettings) -> tuple[WorldConfig, list[str]]:
         stored = json.loads(raw) if raw else {}
         if not isinstance(stored, dict):
             raise ValueError("not a JSON object")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         return WorldConfig(), [f"stored settings are unreadable ({e}); defaults used"]
     names = {f.name for f in fields(WorldConfig)}
     values = {}

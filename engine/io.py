@@ -103,7 +103,7 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
         header = json.loads(meta_path.read_text())
     except FileNotFoundError:
         raise ValueError(f"{path} is not a saved world: world.json is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ValueError(f"{meta_path} is damaged (not JSON: {e})") from None
     if not isinstance(header, dict) or header.get("format") != WORLD_FORMAT:
         raise ValueError(f"{meta_path} is not a Latentscape world file")
@@ -127,10 +127,17 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
         ends = [int(e) for e in ends]
         saved_codec = header["codec"]
         channels, factor = int(saved_codec["channels"]), int(saved_codec["factor"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"{meta_path}: incomplete or invalid world header ({e})") from None
+    if not trajectory or any(
+        p.shape != (4, 4) or not bool(torch.isfinite(p).all()) for p in trajectory
+    ):
+        raise ValueError(f"{meta_path}: the trajectory must be finite 4x4 poses")
 
-    world = World(config, codec=codec, depth=depth, generator=generator)
+    try:
+        world = World(config, codec=codec, depth=depth, generator=generator)
+    except ValueError as e:  # a backend the saved config names cannot be made here
+        raise ValueError(f"{meta_path}: {e}") from None
     if (world.codec.channels, world.codec.factor) != (channels, factor):
         raise ValueError(
             f"{path} was saved with a codec of {channels} channels and factor {factor}; "
@@ -289,6 +296,8 @@ def read_json(path: str | os.PathLike, what: str = "file"):
         raise FileNotFoundError(f"no {what} at {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ValueError(f"{path} is not valid JSON (nested too deep)") from None
 
 
 def load_poses(path: str | os.PathLike) -> list[list[torch.Tensor]]:

@@ -357,7 +357,7 @@ def _from_own(data: dict, where: str) -> CameraPath:
                 float(render.get("fps", 24.0)),
             ),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as e:
         raise ValueError(f"{where}: {e}") from None
 
 
@@ -442,7 +442,7 @@ def from_nerfstudio(data: dict, where: str = "camera_path.json") -> CameraPath:
             period=period,
             render=RenderSettings(width, height, fps),
         )
-    except (KeyError, TypeError, ValueError, IndexError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:
         raise ValueError(f"{where}: not a readable nerfstudio camera path ({e})") from None
 
 

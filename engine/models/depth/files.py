@@ -149,7 +149,7 @@ def _sidecar_scale(path: Path) -> float | None:
             continue
         try:
             data = json.loads(sidecar.read_text())
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise DepthFileError(f"{sidecar}: cannot be read as JSON ({error})") from None
         if not isinstance(data, dict) or "depth_scale" not in data:
             continue

@@ -100,7 +100,7 @@ def open_source(
             on_stage(done, total, what)
 
     path = Path(source).expanduser()
-    if path.is_dir() and (path / "world.json").is_file():
+    if path.is_dir() and ((path / "world.json").is_file() or path.suffix == ".lsworld"):
         stage(0, 1, "reading the saved world")
         return io.load_world(path, **backends)
     stage(0, 3, "reading the photo")

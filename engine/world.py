@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -81,6 +82,17 @@ class WorldConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        for f in fields(self):  # numbers as numbers (a stored file may hold "wide" or 1e400)
+            value, kind = getattr(self, f.name), type(f.default)
+            if kind in (int, float) and (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Integral if kind is int else numbers.Real)
+                or not (isinstance(value, numbers.Integral) or math.isfinite(value))
+            ):
+                what = "a whole number" if kind is int else "a finite number"
+                problems.append(f"{f.name} must be {what}, got {value!r}")
+        if problems:
+            raise ValueError("bad world config: " + "; ".join(problems))
         if self.width < 8 or self.height < 8:
             problems.append(f"width and height must be >= 8, got {self.width}x{self.height}")
         if not 1.0 <= self.fov_y_deg <= 170.0:

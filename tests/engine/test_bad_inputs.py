@@ -116,3 +116,20 @@ def test_the_readme_lists_every_case() -> None:
     section = readme.split("## Bad input", 1)[1].split("\n## ", 1)[0]
     missing = [c.name for c in CASES if f"`{c.name}`" not in section]
     assert not missing, f"README's Bad input table lacks {missing}"
+
+
+def test_the_corpus_images_are_what_they_claim(corpus: Path) -> None:
+    from PIL import Image
+
+    def info(name: str) -> tuple:
+        with Image.open(corpus / name) as im:
+            return im.format, im.mode, im.info.get("adobe_transform"), getattr(im, "n_frames", 1)
+
+    assert info("cmyk.jpg") == ("JPEG", "CMYK", 0, 1)
+    assert info("ycck.jpg") == ("JPEG", "CMYK", 2, 1)  # Adobe transform 2: YCCK
+    assert info("grey16.png")[:2] == ("PNG", "I;16") and info("grey_alpha.png")[1] == "LA"
+    assert info("palette.png")[1] == "P" and info("animated.gif")[3] == 3
+    assert info("photo.webp")[0] == "WEBP" and info("png_named.jpg")[0] == "PNG"
+    with Image.open(corpus / "progressive.jpg") as im:
+        assert im.info.get("progressive") == 1
+    assert (corpus / "bomb.png").stat().st_size < 200

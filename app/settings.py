@@ -236,7 +236,7 @@ class SettingsDialog(QDialog):
         box = QSpinBox()
         box.setRange(lo, hi)
         box.setSingleStep(step)
-        box.setValue(min(max(value, lo), hi))  # a stored 10**30 must not overflow the C int
+        box.setValue(min(max(value, lo), hi))  # a stored seed of 2**40 would overflow it
         return box
 
     def _edited(self) -> WorldConfig:

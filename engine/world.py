@@ -51,6 +51,9 @@ from engine.models.generator import (
 from engine.models.layout import SKY, Layout, guide_features
 from engine.models.refiner import NoRefiner
 
+MAX_SIZE = 16384
+"""Largest frame width and height, in pixels."""
+
 
 @dataclass
 class WorldConfig:
@@ -93,8 +96,12 @@ class WorldConfig:
                 problems.append(f"{f.name} must be {what}, got {value!r}")
         if problems:
             raise ValueError("bad world config: " + "; ".join(problems))
-        if self.width < 8 or self.height < 8:
-            problems.append(f"width and height must be >= 8, got {self.width}x{self.height}")
+        if not (8 <= self.width <= MAX_SIZE and 8 <= self.height <= MAX_SIZE):
+            problems.append(
+                f"width and height must be in [8, {MAX_SIZE}], got {self.width}x{self.height}"
+            )
+        if not -(2**63) <= self.seed < 2**64:  # what torch.manual_seed takes
+            problems.append(f"seed must be in [-2**63, 2**64), got {self.seed}")
         if not 1.0 <= self.fov_y_deg <= 170.0:
             problems.append(f"fov_y_deg must be in [1, 170], got {self.fov_y_deg}")
         if self.frames_per_segment < 1:

@@ -795,8 +795,15 @@ _SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("settings_unknown_key.ini", "an unknown setting", "warp_drive", '"{\\"warp_drive\\": 9}"'),
     ("settings_bad_value.ini", "width -5", "width", '"{\\"width\\": -5}"'),
     ("settings_wrong_type.ini", 'width "wide"', "width", '"{\\"width\\": \\"wide\\"}"'),
-    ("settings_big_seed.ini", "seed 10**30", None, '"{\\"seed\\": ' + str(10**30) + '}"'),
+    ("settings_big_seed.ini", "seed 10**30", "seed", '"{\\"seed\\": ' + str(10**30) + '}"'),
     ("settings_deep.ini", "world/config nested 100000 deep", "unreadable", "[" * 100_000),
+    (
+        "settings_seed_2_40.ini",
+        "seed 2**40 (over the dialog's box)",
+        None,
+        '"{\\"seed\\": ' + str(2**40) + '}"',
+    ),
+    ("settings_big_width.ini", "width 10**9", "width", '"{\\"width\\": 1000000000}"'),
     ("settings_huge.ini", "width 1e400 (infinite)", "width", '"{\\"width\\": 1e400}"'),
     ("settings_nan.ini", "fov NaN", "fov_y_deg", '"{\\"fov_y_deg\\": NaN}"'),
 ]

@@ -409,13 +409,15 @@ def from_nerfstudio(
     data: dict, where: str = "camera_path.json", notes: list[str] | None = None
 ) -> CameraPath:
     """A nerfstudio camera_path.json, as its viewers have written it over their versions
-    (see NS_FIELDS and the README's table): the keyframes (times from every keyframe's
-    properties TIME, else each keyframe's override_transition_sec when enabled, else
-    default_transition_sec, else the seconds spread evenly), or, when there are fewer
-    than two keyframes or they cannot be read, every camera_path frame at 1 / fps (and
-    back: unreadable frames with readable keyframes read the keyframes). Each matrix's
-    layout is found from the matrix itself (see ns_matrix). One line naming the variant
-    read, and one per repair, is appended to `notes` when given."""
+    (the README has a table of the variants). Read: the keyframes, their times from every
+    keyframe's properties TIME, else each one's override_transition_sec when enabled, else
+    default_transition_sec, else `seconds` spread evenly; their fov (or properties FOV, or
+    default_fov); or, when there are fewer than two keyframes or they cannot be read,
+    every camera_path frame at 1 / fps (and back: unreadable frames with readable
+    keyframes read the keyframes); render_width, render_height (aspect gives a missing
+    width), fps, is_cycle, smoothness_value; camera_type and crop with a note. Each
+    matrix's layout is found from the matrix itself (see ns_matrix). One line naming the
+    variant read, and one per repair, is appended to `notes` when given."""
     said: list[str] = []
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a JSON object")
@@ -466,29 +468,6 @@ def from_nerfstudio(
     return path
 
 
-NS_FIELDS = (
-    "keyframes[].matrix",
-    "keyframes[].fov",
-    "keyframes[].aspect",
-    "keyframes[].properties (FOV, TIME)",
-    "keyframes[].override_transition_enabled / override_transition_sec",
-    "camera_path[].camera_to_world",
-    "camera_path[].fov",
-    "default_fov",
-    "default_transition_sec",
-    "camera_type",
-    "render_width",
-    "render_height",
-    "aspect",
-    "fps",
-    "seconds",
-    "is_cycle",
-    "smoothness_value",
-    "crop",
-)
-"""What a nerfstudio camera_path.json is read for (any of them may be missing)."""
-
-
 def _ns_number(data: dict, key: str, default: float) -> float:
     value = data.get(key)
     if value is None:
@@ -512,6 +491,18 @@ def _ns_properties(entry: dict) -> dict:
     if isinstance(pairs, dict):
         return pairs
     return {str(p[0]): p[1] for p in pairs}
+
+
+def _ns_times(props: list[dict]) -> list[float] | None:
+    """The keyframes' properties TIME (seconds), when every keyframe has one and they
+    increase; else None (the times come from the transitions)."""
+    times = []
+    for p in props:
+        stamp = p.get("TIME")
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+            return None
+        times.append(float(stamp))
+    return times if all(b > a for a, b in zip(times, times[1:])) else None
 
 
 def _ns_fov(entry: dict, props: dict, default: float) -> float:
@@ -584,11 +575,10 @@ def _ns_keyframes(
         props.append(p)
     n = len(raw)
     spans = n if loop else n - 1
-    stamps = [p.get("TIME") for p in props]
-    timed = all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in stamps)
+    stamps = _ns_times(props)
     times: list[float]
-    if timed and all(float(b) > float(a) for a, b in zip(stamps, stamps[1:])):  # type: ignore[arg-type]
-        times = [float(s) - float(stamps[0]) for s in stamps]  # type: ignore[arg-type]
+    if stamps is not None:
+        times = [s - stamps[0] for s in stamps]
         seconds = _ns_number(data, "seconds", 0.0)
         period = seconds if loop and seconds > times[-1] else None
         timing = "times from properties TIME"

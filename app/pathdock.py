@@ -482,13 +482,16 @@ class PathDock(QWidget):
 
     def open_path(self, file: str) -> bool:
         """A camera path file (the project's JSON or nerfstudio's) becomes the path."""
+        notes: list[str] = []
         try:
-            loaded = load_path(file)
+            loaded = load_path(file, notes)
         except (OSError, ValueError) as e:
             self.error.emit(f"could not open the camera path: {e}")
             return False
         self.set_path(loaded)
         self.note.emit(f"opened {file}: {len(loaded.keyframes)} keyframes, {loaded.duration:.1f} s")
+        for note in notes:  # a nerfstudio file: which variant was read, what was repaired
+            self.note.emit(note)
         return True
 
     def save_path_dialog(self) -> None:

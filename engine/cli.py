@@ -100,11 +100,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     config = WorldConfig().with_overrides(args.config)
     if args.memory is not None:
         config = config.with_overrides([f"memory={args.memory}"])
+    notes: list[str] = []
+    path = load_path_file(args.path, notes) if args.path is not None else None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     job = RenderJob(
         source=args.source,
         out=args.out,
         config=config,
-        path=load_path_file(args.path) if args.path is not None else None,
+        path=path,
         fps=args.fps,
         depth=args.depth,
         mask=args.mask,
@@ -153,7 +157,10 @@ def cmd_path_convert(args: argparse.Namespace) -> int:
     from engine.io import read_json
 
     data = read_json(args.input, "camera path")
-    cam_path = camera_path.from_dict(data, str(args.input))
+    notes: list[str] = []
+    cam_path = camera_path.from_dict(data, str(args.input), notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     own = isinstance(data, dict) and data.get("format") == camera_path.FORMAT
     fmt = args.to or ("nerfstudio" if own else "latentscape")
     out = camera_path.save_path(cam_path, args.output, fmt=fmt)

@@ -22,10 +22,11 @@ seconds) and how to pass between them:
 
 Poses are OpenCV camera-to-world (x right, y down, z forward), as everywhere in the engine.
 `sample(fps)` gives Cameras. Formats: the project's own JSON (`save_path` / `load_path`:
-keyframes, interpolation and render settings) and nerfstudio's camera_path.json (import and
-export: OpenGL camera axes, row-major 4x4; the legacy viewer's column-major string matrices
-are read too); `load_path` tells them apart. `CameraPath.from_recording` makes keyframes
-from a live flight, as few as keep the path within a tolerance of every recorded pose.
+keyframes, interpolation and render settings) and nerfstudio's camera_path.json (export:
+OpenGL camera axes, row-major 4x4; import: every variant its viewers have written, each
+matrix's layout found from where its `0 0 0 1` is, see from_nerfstudio); `load_path` tells
+them apart. `CameraPath.from_recording` makes keyframes from a live flight, as few as keep
+the path within a tolerance of every recorded pose.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import torch
 from scipy.spatial.transform import Rotation, RotationSpline
 from torch import Tensor
 
-from engine.camera import OPENCV_TO_OPENGL, rotation_about
+from engine.camera import OPENCV_TO_OPENGL, POSE_TOL, rotation_about
 from engine.files import atomic_write
 from engine.io import read_json
 
@@ -323,14 +324,15 @@ def to_dict(path: CameraPath) -> dict:
     }
 
 
-def from_dict(data: dict, where: str = "camera path") -> CameraPath:
-    """Own JSON or nerfstudio camera_path.json, told apart by their keys."""
+def from_dict(data: dict, where: str = "camera path", notes: list[str] | None = None) -> CameraPath:
+    """Own JSON or nerfstudio camera_path.json, told apart by their keys; a nerfstudio
+    file's variant and repairs are appended to `notes` when given (see from_nerfstudio)."""
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a JSON object")
     if data.get("format") == FORMAT:
         return _from_own(data, where)
     if "keyframes" in data or "camera_path" in data:
-        return from_nerfstudio(data, where)
+        return from_nerfstudio(data, where, notes)
     raise ValueError(
         f"{where}: not a camera path (expected format {FORMAT!r} or nerfstudio's "
         "camera_path.json with 'keyframes' or 'camera_path')"
@@ -403,58 +405,293 @@ def to_nerfstudio(path: CameraPath) -> dict:
     }
 
 
-def from_nerfstudio(data: dict, where: str = "camera_path.json") -> CameraPath:
-    """A nerfstudio camera_path.json: its keyframes (times from the transitions: each
-    keyframe's override_transition_sec when enabled, else default_transition_sec, else the
-    seconds spread evenly), or, without keyframes, every camera_path frame at 1 / fps."""
+def from_nerfstudio(
+    data: dict, where: str = "camera_path.json", notes: list[str] | None = None
+) -> CameraPath:
+    """A nerfstudio camera_path.json, as its viewers have written it over their versions
+    (the README has a table of the variants). Read: the keyframes, their times from every
+    keyframe's properties TIME, else each one's override_transition_sec when enabled, else
+    default_transition_sec, else `seconds` spread evenly; their fov (or properties FOV, or
+    default_fov); or, when there are fewer than two keyframes or they cannot be read,
+    every camera_path frame at 1 / fps (and back: unreadable frames with readable
+    keyframes read the keyframes); render_width, render_height (aspect gives a missing
+    width), fps, is_cycle, smoothness_value; camera_type and crop with a note. Each
+    matrix's layout is found from the matrix itself (see ns_matrix). One line naming the
+    variant read, and one per repair, is appended to `notes` when given."""
+    said: list[str] = []
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a JSON object")
     try:
-        fps = float(data.get("fps", 24.0))
-        height = int(round(float(data.get("render_height", 384))))
-        width = int(round(float(data.get("render_width", 512))))
+        fps = _ns_number(data, "fps", 24.0)
+        height = int(round(_ns_number(data, "render_height", 384.0)))
+        default_width = height * _ns_number(data, "aspect", 4 / 3) if "aspect" in data else 512
+        width = int(round(_ns_number(data, "render_width", default_width)))
         loop = bool(data.get("is_cycle", False))
-        tension = float(data.get("smoothness_value", 0.0))
-        default_fov = float(data.get("default_fov", 60.0))
-        raw = data.get("keyframes") or []
-        if raw:
-            mats = [_ns_matrix(k["matrix"]) for k in raw]
-            fovs = [float(k.get("fov", default_fov)) for k in raw]
-            spans = len(raw) if loop else len(raw) - 1
-            even = float(data.get("seconds", spans)) / max(spans, 1)
-            default = float(data.get("default_transition_sec") or even)
-            gaps = [
-                float(k["override_transition_sec"])
-                if k.get("override_transition_enabled") and k.get("override_transition_sec")
-                else default
-                for k in raw
-            ]
-        else:
-            frames = data["camera_path"]
-            mats = [_ns_matrix(f["camera_to_world"]) for f in frames]
-            fovs = [float(f.get("fov", default_fov)) for f in frames]
-            gaps, loop = [1.0 / fps] * len(frames), False
-        times = np.concatenate([[0.0], np.cumsum(gaps[: len(mats) - 1])])
-        keys = [Keyframe(m @ FLIP_YZ, f, t) for m, f, t in zip(mats, fovs, times)]
-        period = float(times[-1] + gaps[len(mats) - 1]) if loop else None
-        return CameraPath(
-            keys,
-            tension=min(max(tension, 0.0), 1.0),
-            loop=loop,
-            period=period,
-            render=RenderSettings(width, height, fps),
-        )
-    except (KeyError, TypeError, ValueError, IndexError, ArithmeticError) as e:
+        tension = _ns_number(data, "smoothness_value", 0.0)
+        render = RenderSettings(width, height, fps)
+    except (TypeError, ValueError, ArithmeticError) as e:
         raise ValueError(f"{where}: not a readable nerfstudio camera path ({e})") from None
+    keys_raw = data.get("keyframes") or []
+    frames_raw = data.get("camera_path") or []
+    failures: list[str] = []
+    path: CameraPath | None = None
+    readers = (
+        ("keyframes", keys_raw, lambda: _ns_keyframes(data, keys_raw, loop, tension, render)),
+        ("camera_path", frames_raw, lambda: _ns_frames(data, frames_raw, tension, render)),
+    )
+    for name, raw, read in readers:
+        if not isinstance(raw, list):
+            failures.append(f"'{name}' is not a list")
+            continue
+        if len(raw) < 2:
+            one = "keyframe" if name == "keyframes" else "camera_path frame"
+            failures.append(f"only one {one}" if raw else f"no {one}s")
+            continue
+        try:
+            path, variant, repaired = read()
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            failures.append(f"{name}: {_ns_error(e)}")
+            continue
+        fell_back = f" ({'; '.join(failures)})" if failures else ""
+        said.append(f"{where}: read as nerfstudio camera_path.json: {variant}{fell_back}")
+        said += [f"{where}: {note}" for note in repaired]
+        break
+    if path is None:
+        raise ValueError(f"{where}: not a readable nerfstudio camera path ({'; '.join(failures)})")
+    camera_type = data.get("camera_type", "perspective")
+    if camera_type != "perspective":
+        said.append(f"{where}: camera_type {camera_type!r} rendered as 'perspective'")
+    if data.get("crop"):
+        said.append(f"{where}: crop ignored (the whole view is rendered)")
+    if notes is not None:
+        notes += said
+    return path
 
 
-def _ns_matrix(value) -> np.ndarray:
-    """A nerfstudio matrix: 16 numbers row-major (a list, or 4 lists), or the legacy
-    viewer's JSON string of three.js elements, column-major."""
+def _ns_number(data: dict, key: str, default: float) -> float:
+    value = data.get(key)
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _ns_error(e: Exception) -> str:
+    return f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e)
+
+
+def _ns_properties(entry: dict) -> dict:
+    """The legacy viewer's keyframe properties: a JSON string (or list) of [name, value]
+    pairs, e.g. '[["FOV", 50], ["NAME", "Camera 0"], ["TIME", 0]]'."""
+    raw = entry.get("properties")
+    if raw is None:
+        return {}
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    if isinstance(pairs, dict):
+        return pairs
+    return {str(p[0]): p[1] for p in pairs}
+
+
+def _ns_times(props: list[dict]) -> list[float] | None:
+    """The keyframes' properties TIME (seconds), when every keyframe has one and they
+    increase; else None (the times come from the transitions)."""
+    times = []
+    for p in props:
+        stamp = p.get("TIME")
+        if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
+            return None
+        times.append(float(stamp))
+    return times if all(b > a for a, b in zip(times, times[1:])) else None
+
+
+def _ns_fov(entry: dict, props: dict, default: float) -> float:
+    for value in (entry.get("fov"), props.get("FOV")):
+        if value is not None:
+            return float(value)
+    return default
+
+
+class _Repairs:
+    """What was mended in a file's matrices, said once for all of them."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what  # "keyframe" or "camera_path frame"
+        self.corners: list[int] = []
+        self.rotations: list[int] = []
+        self.deviation = 0.0
+
+    def pose(self, m: np.ndarray, i: int) -> np.ndarray:
+        """OpenGL camera-to-world -> OpenCV, re-orthonormalised within REPAIR_TOL."""
+        from engine.camera import as_pose
+
+        said: list[str] = []
+        pose = as_pose(m @ FLIP_YZ, said).numpy()
+        if said:
+            self.rotations.append(i)
+            dev = m[:3, :3].T @ m[:3, :3] - np.eye(3)
+            self.deviation = max(self.deviation, float(np.abs(dev).max()))
+        return pose
+
+    def notes(self, n: int) -> list[str]:
+        out = []
+        if self.corners:
+            out.append(
+                f"{_which(self.what, self.corners, n)}: a 0 in the matrix's homogeneous corner "
+                "read as 1"
+            )
+        if self.rotations:
+            out.append(
+                f"{_which(self.what, self.rotations, n)}: rotation orthonormal only to "
+                f"{self.deviation:.2g} (max |R^T R - I|), replaced by the nearest rotation"
+            )
+        return out
+
+
+def _which(what: str, indices: list[int], n: int) -> str:
+    if len(indices) == n:
+        return f"every {what} ({n})"
+    shown = ", ".join(str(i) for i in indices[:5]) + (", ..." if len(indices) > 5 else "")
+    return f"{what}{'s' if len(indices) > 1 else ''} {shown} ({len(indices)} of {n})"
+
+
+def _ns_keyframes(
+    data: dict, raw: list, loop: bool, tension: float, render: RenderSettings
+) -> tuple[CameraPath, str, list[str]]:
+    default_fov = _ns_number(data, "default_fov", 60.0)
+    repairs = _Repairs("keyframe")
+    poses, layouts, fovs, props = [], [], [], []
+    for i, k in enumerate(raw):
+        try:
+            m, layout, corner = ns_matrix(k["matrix"])
+            p = _ns_properties(k)
+            fovs.append(_ns_fov(k, p, default_fov))
+            poses.append(repairs.pose(m, i))
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ValueError(f"keyframe {i}: {_ns_error(e)}") from None
+        if corner:
+            repairs.corners.append(i)
+        layouts.append(layout)
+        props.append(p)
+    n = len(raw)
+    spans = n if loop else n - 1
+    stamps = _ns_times(props)
+    times: list[float]
+    if stamps is not None:
+        times = [s - stamps[0] for s in stamps]
+        seconds = _ns_number(data, "seconds", 0.0)
+        period = seconds if loop and seconds > times[-1] else None
+        timing = "times from properties TIME"
+    else:
+        even = _ns_number(data, "seconds", spans) / max(spans, 1)
+        default = _ns_number(data, "default_transition_sec", 0.0) or even
+        gaps = [
+            float(k["override_transition_sec"])
+            if k.get("override_transition_enabled") and k.get("override_transition_sec")
+            else default
+            for k in raw
+        ]
+        times = np.concatenate([[0.0], np.cumsum(gaps[: n - 1])]).tolist()
+        period = float(times[-1] + gaps[n - 1]) if loop else None
+        given = "default_transition_sec" in data or any(
+            k.get("override_transition_enabled") for k in raw
+        )
+        timing = (
+            "times from the transitions"
+            if given
+            else "times from seconds"
+            if "seconds" in data
+            else "no times given: 1 s apart"
+        )
+    keys = [Keyframe(p, f, t) for p, f, t in zip(poses, fovs, times)]
+    path = CameraPath(
+        keys, tension=min(max(tension, 0.0), 1.0), loop=loop, period=period, render=render
+    )
+    variant = f"{n} keyframes, {_ns_layouts(layouts)}, {timing}" + (", looped" if loop else "")
+    return path, variant, repairs.notes(n)
+
+
+def _ns_frames(
+    data: dict, raw: list, tension: float, render: RenderSettings
+) -> tuple[CameraPath, str, list[str]]:
+    default_fov = _ns_number(data, "default_fov", 60.0)
+    repairs = _Repairs("camera_path frame")
+    keys, layouts = [], []
+    for i, f in enumerate(raw):
+        try:
+            m, layout, corner = ns_matrix(
+                f["camera_to_world"] if "camera_to_world" in f else f["matrix"]
+            )
+            keys.append(Keyframe(repairs.pose(m, i), _ns_fov(f, {}, default_fov), i / render.fps))
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ValueError(f"frame {i}: {_ns_error(e)}") from None
+        if corner:
+            repairs.corners.append(i)
+        layouts.append(layout)
+    path = CameraPath(keys, tension=min(max(tension, 0.0), 1.0), render=render)
+    variant = (
+        f"{len(raw)} camera_path frames as keyframes, {_ns_layouts(layouts)}, "
+        f"1/{render.fps:g} s apart"
+    )
+    return path, variant, repairs.notes(len(raw))
+
+
+def _ns_layouts(layouts: list[str]) -> str:
+    kinds = sorted(set(layouts), key=layouts.index)
+    return " and ".join(kinds) + (" matrices" if len(kinds) == 1 else " matrices (mixed)")
+
+
+MATRIX_ZERO_TOL = 1e-6
+"""Largest |value| of a 0 in a matrix's homogeneous row (or column) and corner."""
+
+
+def ns_matrix(value: object) -> tuple[np.ndarray, str, bool]:
+    """A nerfstudio camera-to-world matrix -> ((4, 4) row-major float64, the layout read,
+    whether a 0 in the homogeneous corner was read as 1).
+
+    16 numbers (flat, 4 lists, or a JSON string of them: the legacy three.js viewer's) in
+    either order: row-major has `0 0 0 1` as its last four numbers (translation at 3, 7, 11),
+    column-major (three.js' `elements`) has the zeros at 3, 7, 11. The layout is found from
+    where the zeros are; a matrix without translation (zeros in both places) is taken as
+    column-major when it is a string, row-major otherwise. A lone 0 where the corner's 1
+    belongs is read as 1 (the caller says so). 12 numbers are a row-major 3x4."""
+    string = isinstance(value, str)
     if isinstance(value, str):
-        return np.array(json.loads(value), np.float64).reshape(4, 4).T
-    m = np.array(value, np.float64).reshape(-1)
-    if m.size == 12:  # a 3x4 camera-to-world
-        m = np.append(m, [0.0, 0.0, 0.0, 1.0])
-    return m.reshape(4, 4)
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("the matrix string is not a JSON list of numbers") from None
+    try:
+        m = np.array(value, np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"the matrix is not a list of numbers: {value!r:.80}") from None
+    if not np.isfinite(m).all():
+        raise ValueError("the matrix has NaN or inf")
+    if m.size == 12:
+        return np.vstack([m.reshape(3, 4), [0.0, 0.0, 0.0, 1.0]]), "3x4 row-major", False
+    if m.size != 16:
+        raise ValueError(f"a matrix has 16 numbers (or 12), got {m.size}")
+    row_off = float(np.abs(m[12:15]).max())
+    col_off = float(np.abs(m[[3, 7, 11]]).max())
+    row = row_off <= MATRIX_ZERO_TOL
+    col = col_off <= MATRIX_ZERO_TOL
+    if row and col:  # no translation: the smaller zeros, else the writer's usual order
+        row = row_off < col_off or (row_off == col_off and not string)
+    elif not (row or col):
+        raise ValueError(
+            "the matrix is neither row-major nor column-major: no 0 0 0 in its last row "
+            f"(elements 12-14: {m[12:15].tolist()}) nor its last column (elements 3, 7, 11: "
+            f"{m[[3, 7, 11]].tolist()})"
+        )
+    corner = float(m[15])
+    repaired = abs(corner) <= MATRIX_ZERO_TOL
+    if repaired:
+        m[15] = 1.0
+    elif abs(corner - 1.0) > POSE_TOL:
+        raise ValueError(f"the matrix's homogeneous corner must be 1 (or a lone 0), got {corner:g}")
+    matrix = m.reshape(4, 4) if row else m.reshape(4, 4).T
+    layout = "row-major" if row else "column-major"
+    return matrix, layout + (" string" if string else ""), repaired
 
 
 def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape") -> Path:
@@ -467,9 +704,10 @@ def save_path(path: CameraPath, file: str | os.PathLike, fmt: str = "latentscape
     return file
 
 
-def load_path(file: str | os.PathLike) -> CameraPath:
-    """Read either JSON format (see from_dict); a clear error for anything else."""
-    return from_dict(read_json(file, "camera path"), str(file))
+def load_path(file: str | os.PathLike, notes: list[str] | None = None) -> CameraPath:
+    """Read either JSON format (see from_dict); a clear error for anything else. What was
+    read (a nerfstudio file's variant, repairs) is appended to `notes` when given."""
+    return from_dict(read_json(file, "camera path"), str(file), notes)
 
 
 def is_camera_path(data) -> bool:

@@ -265,15 +265,16 @@ def render_threads(config: WorldConfig) -> int:
     return config.threads or os.cpu_count() or 1
 
 
-def load_path_file(path_file: str):
+def load_path_file(path_file: str, notes: list[str] | None = None):
     """A --path file, read once: a CameraPath (the project's or nerfstudio's JSON) or a
-    pose list (segments of poses); a clear error for anything else."""
+    pose list (segments of poses); a clear error for anything else. A nerfstudio file's
+    variant (one line) and repairs are appended to `notes` when given."""
     from engine import io
     from engine import path as camera_path
 
     data = io.read_json(path_file, "path file")
     if camera_path.is_camera_path(data):
-        return camera_path.from_dict(data, str(path_file))
+        return camera_path.from_dict(data, str(path_file), notes)
     return io.poses_from_data(data, path_file)
 
 

@@ -325,7 +325,8 @@ def evaluate(
         if sequence.points is None or len(sequence.points) == 0:
             raise ValueError(
                 f"{sequence.source}: no depth for the seed frame and no sparse points "
-                "(ply_file_path / points3D.txt) to put a depth estimate into the poses' scale"
+                "(ply_file_path / points3D.txt or .bin) to put a depth estimate into the "
+                "poses' scale"
             )
         estimate = ours.depth_estimator.estimate(photo)
         scale, used, (q25, q75) = sparse_scale(sequence.points, seed_cam, estimate.depth)

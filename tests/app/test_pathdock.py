@@ -225,3 +225,25 @@ def test_the_window_puts_the_path_on_the_minimap(qtbot, tmp_path):
         assert window.minimap.path is None
     finally:
         window.bridge.shutdown()
+
+
+def test_opening_a_nerfstudio_file_says_which_variant_was_read(qtbot, tmp_path):
+    import json
+
+    from engine.path import FLIP_YZ
+
+    dock = PathDock()
+    qtbot.addWidget(dock)
+    notes: list[str] = []
+    dock.note.connect(notes.append)
+    elements = []
+    for x in range(3):  # the legacy viewer's column-major strings, a 0 in the corner
+        m = (pose_at(x, 10 * x) @ FLIP_YZ).T.reshape(-1)
+        m[15] = 0.0
+        elements.append({"matrix": json.dumps(m.tolist()), "fov": 50.0})
+    file = tmp_path / "camera_path.json"
+    file.write_text(json.dumps({"keyframes": elements, "seconds": 2.0}))
+    assert dock.open_path(str(file))
+    assert len(dock.editor.keys) == 3
+    assert any("read as nerfstudio camera_path.json: 3 keyframes, column-major" in n for n in notes)
+    assert any("homogeneous corner read as 1" in n for n in notes)

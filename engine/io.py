@@ -19,9 +19,11 @@ A saved world is a folder (by convention named `*.lsworld`) holding
     thumbnail.png        the seed frame, decoded
 
 Saving is atomic: everything is written into a temporary folder beside the target, which then
-replaces the target by renames; a crash at any point leaves either the old world or the new
-one, never a mixture. Loading checks the format, the version, the codec's shape and every
-array's shape and dtype, and refuses a bad folder with a message that names the problem.
+replaces the target by renames (engine.files.replace_folder); a crash at any point leaves
+either the old world or the new one, never a mixture. A process killed between those renames
+leaves the old world set aside beside the target (`.<name>.old`), where load_world reads it.
+Loading checks the format, the version, the codec's shape and every array's shape and dtype,
+and refuses a bad folder with a message that names the problem.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 import torch
 
 from engine.camera import OPENCV_TO_OPENGL, Camera
-from engine.files import atomic_write, public, replace_folder, temporary_beside
+from engine.files import atomic_write, folder_to_read, public, replace_folder, temporary_beside
 from engine.memory import load_memory
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
@@ -95,9 +97,10 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
     unless given (they must match the saved codec's channels and factor)."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
+    wanted = Path(path)
+    path = folder_to_read(wanted)  # a save killed halfway left the previous world aside
     if not path.is_dir():
-        raise FileNotFoundError(f"no saved world at {path} (expected a folder with world.json)")
+        raise FileNotFoundError(f"no saved world at {wanted} (expected a folder with world.json)")
     meta_path = path / "world.json"
     try:
         header = json.loads(meta_path.read_text())

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.camera import rotation_about
-from engine.explore import POLICY, REPORTS, STATES, TRANSITIONS, Explorer, Listener
+from engine.explore import POLICY, REPORTS, STATES, TRANSITIONS, Explorer, Listener, failure
 from engine.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.world import WorldConfig
 
@@ -125,3 +125,37 @@ def test_commands_without_a_world_say_so():
     with pytest.raises(RuntimeError, match="no world to undo"):
         ex.undo()
     ex.move(np.eye(4), 0.0)  # nothing to show: nothing happens
+
+
+def test_a_fault_in_any_stage_is_raised_for_the_app_and_the_world_goes_on(
+    opened, stage, stage_fault
+):
+    """A stage of a segment failing halfway (tests/engine/conftest.py): the move raises,
+    and the app says failure("move", e) (app/bridge.py); the state is back to viewing, the
+    world at its last good segment, the view shown again from it, and the next segment
+    works."""
+    ex, rec = opened
+    world = ex.world
+    start = world.camera.pose.numpy()
+    pose = turned(start, 40.0)
+    ex.set_generating(True)
+    ex.move(start, 0.0, generating=False)
+    entries, nbytes, unsaved = len(world.memory), world.memory.nbytes, ex.unsaved
+    n = len(rec.got)
+    fault = stage_fault(world, stage)
+    with pytest.raises(RuntimeError, match=f"{stage} failed") as failed:
+        ex.run("move", (pose, 0.1, True))  # turning: a segment of two frames ahead
+    assert fault.fired is not None and fault.fired > entries  # failed after a write
+    assert failure("move", failed.value) == f"The engine failed while generating: {stage} failed"
+    fault.disarm()
+    assert ex.state == "viewing" and rec.of("busy")[-2:] == [(True,), (False,)]
+    assert (world.segments, len(world.memory), world.memory.nbytes) == (0, entries, nbytes)
+    assert ex.unsaved == unsaved and rec.of("stats")[-1][0]["entries"] == entries
+    frames = [f for k, (f, *_) in rec.got[n:] if k == "frame"]
+    assert frames[0].segment == 0 and frames[-1].segment == 0  # the view, then again
+    assert any(f.segment == 1 for f in frames)  # the failed segment's first frame was shown
+    np.testing.assert_array_equal(frames[-1].rgb, frames[0].rgb)
+    ex.move(pose, 0.2, generating=True)  # the next segment
+    assert world.segments == 1 and len(world.memory) > entries
+    assert world.undo() == "segment 1"
+    ex.set_generating(False)

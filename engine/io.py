@@ -28,6 +28,7 @@ and refuses a bad folder with a message that names the problem.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -47,7 +48,9 @@ WORLD_VERSION = 1
 
 
 def save_world(world: World, path: str | os.PathLike) -> Path:
-    """Write `world` to the folder `path` atomically (see the module docstring)."""
+    """Write `world` to the folder `path` atomically (see the module docstring). A write
+    that fails (a full disk, a read-only folder) raises an OSError that says so by the
+    folder's name (cannot_save) and leaves `path` and `world` as they were."""
     from safetensors.torch import save_file
 
     from engine.images import save_png_atomic
@@ -56,8 +59,11 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         raise ValueError("this world has no seed yet: there is nothing to save")
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise cannot_save(path, e) from e
     try:
         header = {
             "format": WORLD_FORMAT,
@@ -86,10 +92,39 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         for file in tmp.iterdir():
             public(file)
         replace_folder(tmp, path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_save(path, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+WRITE_PROBLEMS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "it is read-only (permission denied)",
+    errno.EPERM: "it is read-only (operation not permitted)",
+    errno.EEXIST: "a file stands where a folder should be",
+    errno.ENOTDIR: "a file stands where a folder should be",
+}
+"""What a failed write means for the user, by errno."""
+
+
+def cannot_save(path: Path, e: OSError) -> OSError:
+    """The error of a save to `path` that failed with e: of e's kind and errno, with a
+    message that names the folder, the problem and what became of the world there."""
+    problem = WRITE_PROBLEMS.get(e.errno or 0) or e.strerror or str(e)
+    saved = folder_to_read(path).is_dir()
+    kept = "the world saved there before is unchanged" if saved else "nothing was written"
+    folder = path.parent if str(path.parent) else Path(".")
+    message = f"cannot write to the folder {folder.resolve()}: {problem}; {kept}"
+    kind = type(e) if type(e).__module__ == "builtins" else OSError
+    error = kind(message)
+    error.errno = e.errno
+    return error
 
 
 def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=None) -> World:

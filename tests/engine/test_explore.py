@@ -1,7 +1,9 @@
 """engine.explore: the app's policy without Qt. The state table, when a move generates,
 where a segment goes, the autosave cadence, and what the GUI is told. Plain pytest."""
 
+import errno
 import math
+import os
 
 import numpy as np
 import pytest
@@ -159,3 +161,35 @@ def test_a_fault_in_any_stage_is_raised_for_the_app_and_the_world_goes_on(
     assert world.segments == 1 and len(world.memory) > entries
     assert world.undo() == "segment 1"
     ex.set_generating(False)
+
+
+def test_a_save_that_cannot_write_is_said_and_the_world_stays_unsaved(
+    opened, tmp_path, monkeypatch
+):
+    """A read-only folder (mkdtemp refused): the save raises for the app to say, the
+    recovery copy's failure is reported, the world is still unsaved; then it saves."""
+    ex, rec = opened
+    ex.unsaved = True
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+
+    monkeypatch.setattr("tempfile.mkdtemp", denied)
+    with pytest.raises(PermissionError) as failed:
+        ex.run("save", str(tmp_path / "w.lsworld"))
+    assert failure("save", failed.value) == (
+        f"Could not save the world: cannot write to the folder {tmp_path.resolve()}: "
+        "it is read-only (permission denied); nothing was written"
+    )
+    assert ex.unsaved and rec.of("saved") == []
+    ex.autosave = str(tmp_path / "recovery.lsworld")
+    try:
+        ex.save_recovery()
+        (message,) = rec.of("error")[-1]
+        assert message.startswith(f"Could not write the recovery copy to {ex.autosave}")
+        assert "it is read-only" in message and rec.of("autosaved") == []
+        monkeypatch.undo()
+        ex.save(str(tmp_path / "w.lsworld"))
+        assert rec.of("saved")[-1] == (str(tmp_path / "w.lsworld"),) and not ex.unsaved
+    finally:
+        ex.autosave = None

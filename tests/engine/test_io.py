@@ -1,5 +1,6 @@
 """World save / load: identical continuation, atomic replacement, refusals with a message."""
 
+import errno
 import json
 import os
 import random
@@ -449,3 +450,67 @@ def test_a_swap_stopped_between_its_renames_keeps_the_old_world(setup, tmp_path)
     save_world(seeded(setup, 2), path)
     assert load_world(path, codec=codec).segments == 2
     assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]  # nothing left aside
+
+
+def facts(world):
+    return world.segments, len(world.memory), world.memory.nbytes, len(world.trajectory)
+
+
+def full_disk(memory, path):
+    """LatentMemory.save on a disk that fills up halfway through the file."""
+    Path(path).write_bytes(b"\0" * 64)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def denied(*args, **kwargs):
+    """A folder that refuses new files (what mkdtemp meets in a read-only folder)."""
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+
+
+@pytest.mark.parametrize(
+    "fault, problem, kind",
+    [
+        ("engine.memory.latent.LatentMemory.save", "the disk is full", OSError),
+        ("tempfile.mkdtemp", "it is read-only", PermissionError),
+    ],
+    ids=["disk-full", "read-only"],
+)
+def test_a_save_that_cannot_write_says_why_by_the_folder_and_loses_nothing(
+    setup, tmp_path, monkeypatch, fault, problem, kind
+):
+    """A full disk or a read-only folder: an error of its kind naming the folder and the
+    problem; the world saved there before still loads, nothing is left behind, and the
+    world in memory is as it was and saves elsewhere."""
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, 1), tmp_path / "w.lsworld")
+    world = seeded(setup, 2)
+    before = facts(world)
+    monkeypatch.setattr(fault, full_disk if "save" in fault else denied)
+    with pytest.raises(kind) as failed:
+        save_world(world, path)
+    message = str(failed.value)
+    assert message.startswith(f"cannot write to the folder {tmp_path.resolve()}: {problem}")
+    assert message.endswith("the world saved there before is unchanged")
+    with pytest.raises(kind, match="nothing was written"):
+        save_world(world, tmp_path / "new.lsworld")
+    monkeypatch.undo()
+    assert load_world(path, codec=codec).segments == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]  # no temporary folder left
+    assert facts(world) == before
+    elsewhere = save_world(world, tmp_path / "other" / "w.lsworld")  # (compacts the memory)
+    assert facts(load_world(elsewhere, codec=codec)) == facts(world)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes in any folder")
+def test_a_read_only_folder_by_mode(setup, tmp_path):
+    _, _, _, codec = setup
+    folder = tmp_path / "ro"
+    path = save_world(seeded(setup, 1), folder / "w.lsworld")
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=f"{folder.resolve()}: it is read-only"):
+            save_world(seeded(setup, 2), path)
+    finally:
+        folder.chmod(0o755)
+    assert load_world(path, codec=codec).segments == 1
+    assert [p.name for p in folder.iterdir()] == ["w.lsworld"]

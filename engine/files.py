@@ -16,6 +16,7 @@ and gets the mode a plain open() would have given it before the rename.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -86,6 +87,20 @@ def folder_to_read(target: str | os.PathLike[str]) -> Path:
     if not target.exists() and aside.is_dir():
         return aside
     return target
+
+
+def leftovers_beside(target: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files and folders of writes to `target` that never ended (a process
+    killed while writing): named as temporary_beside and mkstemp / mkdtemp name them,
+    `.<name>.<8 random characters>.tmp`, beside `target`; the folder a replace_folder set
+    aside is not one of them (folder_to_read)."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    try:
+        return sorted(p for p in parent.iterdir() if pattern.fullmatch(p.name))
+    except OSError:  # no folder, or one that cannot be listed: nothing to find
+        return []
 
 
 def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

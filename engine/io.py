@@ -21,7 +21,8 @@ A saved world is a folder (by convention named `*.lsworld`) holding
 Saving is atomic: everything is written into a temporary folder beside the target, which then
 replaces the target by renames (engine.files.replace_folder); a crash at any point leaves
 either the old world or the new one, never a mixture. A process killed between those renames
-leaves the old world set aside beside the target (`.<name>.old`), where load_world reads it.
+leaves the old world set aside beside the target (`.<name>.old`), where load_world reads it;
+the temporary folders of saves killed halfway are removed by the next save that ends.
 Loading checks the format, the version, the codec's shape and every array's shape and dtype,
 and refuses a bad folder with a message that names the problem.
 """
@@ -38,7 +39,14 @@ from pathlib import Path
 import torch
 
 from engine.camera import OPENCV_TO_OPENGL, Camera
-from engine.files import atomic_write, folder_to_read, public, replace_folder, temporary_beside
+from engine.files import (
+    atomic_write,
+    folder_to_read,
+    leftovers_beside,
+    public,
+    replace_folder,
+    temporary_beside,
+)
 from engine.memory import load_memory
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
@@ -92,6 +100,11 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         for file in tmp.iterdir():
             public(file)
         replace_folder(tmp, path)
+        for stale in leftovers_beside(path):  # of saves killed halfway (never this one's)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise cannot_save(path, e) from e

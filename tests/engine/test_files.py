@@ -10,6 +10,7 @@ from engine.files import (
     atomic_path,
     atomic_write,
     folder_to_read,
+    leftovers_beside,
     replace_folder,
     set_aside,
     temporary_beside,
@@ -109,3 +110,16 @@ def test_a_swap_stopped_between_its_renames_is_read_from_the_folder_set_aside(tm
     set_aside(target).mkdir()
     (set_aside(target) / "old.txt").write_text("half removed")
     assert folder_to_read(target) == target
+
+
+def test_leftovers_beside_are_the_temporaries_of_that_target_only(tmp_path):
+    target = tmp_path / "w.lsworld"
+    stale = [tmp_path / ".w.lsworld.ab_9xy12.tmp", tmp_path / ".w.lsworld.zzzzzzzz.tmp"]
+    stale[0].mkdir()
+    stale[1].write_bytes(b"")
+    others = [".w.lsworld.old", ".w.lsworld.x.ab_9xy12.tmp", ".v.lsworld.ab_9xy12.tmp", "w.tmp"]
+    for name in others:
+        (tmp_path / name).mkdir()
+    assert leftovers_beside(target) == stale
+    assert temporary_beside(target) in leftovers_beside(target)
+    assert leftovers_beside(tmp_path / "missing" / "w.lsworld") == []

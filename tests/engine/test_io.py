@@ -438,6 +438,9 @@ def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_world(tmp_path):
             assert (world.segments, len(world.memory)) in loop.worlds
     finally:
         loop.close()
+    assert len(list(tmp_path.iterdir())) > 1  # the killed saves' temporary folders
+    save_world(world, folder)  # a save that ends removes them
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]
 
 
 def test_a_swap_stopped_between_its_renames_keeps_the_old_world(setup, tmp_path):

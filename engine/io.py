@@ -116,7 +116,6 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
 
 WRITE_PROBLEMS = {
     errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
     errno.EROFS: "it is on a read-only file system",
     errno.EACCES: "it is read-only (permission denied)",
     errno.EPERM: "it is read-only (operation not permitted)",

@@ -44,7 +44,7 @@ examples:
 
 exit codes:
   0    success
-  1    error (bad input, missing file)
+  1    error (bad input, missing file, a file that cannot be written)
   2    usage error (bad command line)
   130  interrupted (Ctrl+C)"""
 
@@ -555,12 +555,12 @@ def main(argv: list[str] | None = None, explore=None) -> int:
     except KeyboardInterrupt:
         print("latentscape: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"latentscape: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except BrokenPipeError:  # output piped into `head` and the like
         # Point stdout at devnull so that flushing it at exit raises nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except (ValueError, OSError) as exc:  # OSError: a missing file, a full disk, no access
+        print(f"latentscape: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 

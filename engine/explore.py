@@ -23,6 +23,7 @@ when to generate and what the GUI is told all live here, testable without Qt:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -297,6 +298,9 @@ class Explorer:
             world.segment(poses, on_event=self._on_event, cancel=self.cancelled.is_set)
         except WorldCancelled as e:
             self.listener.progress(0, 0, str(e))
+        except Exception:  # the caller reports it (app/bridge.py: once, by its message)
+            self._show_again()  # the world as it was: the failed segment's frames are void
+            raise
         finally:
             self.fire("done")
             if not self.generation_on:
@@ -307,6 +311,14 @@ class Explorer:
             self.show(self._last_pose[0])
         if self.autosave and self.autosave_every and world.segments % self.autosave_every == 0:
             self._autosave()
+
+    def _show_again(self) -> None:
+        """The view at the latest pose again, after a segment that failed and took its
+        frames (already shown) with it; a view that fails as well is left to the segment's
+        error."""
+        if self._last_pose is not None:
+            with contextlib.suppress(Exception):
+                self.show(self._last_pose[0])
 
     def show(self, pose: np.ndarray | torch.Tensor) -> Readout:
         """Report the memory's view at pose (and its inspection when inspecting); returns

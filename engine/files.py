@@ -10,11 +10,13 @@ and gets the mode a plain open() would have given it before the rename.
         save_file(arrays, str(tmp))
     atomic_write(target, data)         # bytes or text at once
     replace_folder(new, target)        # a whole folder (a saved world), by renames only
+    folder_to_read(target)             # where that folder is, even after a swap cut short
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -68,17 +70,54 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> Path:
     return Path(path)
 
 
+def set_aside(target: str | os.PathLike[str]) -> Path:
+    """Where replace_folder keeps the previous `target` while it swaps: `.<name>.old`
+    beside it."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.old")
+
+
+def folder_to_read(target: str | os.PathLike[str]) -> Path:
+    """The folder that holds what was last written to `target`: `target` itself, or, when it
+    is missing because a replace_folder was stopped between its two renames (the process
+    killed), the previous folder it had set aside (set_aside). Nothing is moved: the next
+    replace_folder puts a new folder in place."""
+    target = Path(target)
+    aside = set_aside(target)
+    if not target.exists() and aside.is_dir():
+        return aside
+    return target
+
+
+def leftovers_beside(target: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files and folders of writes to `target` that never ended (a process
+    killed while writing): named as temporary_beside and mkstemp / mkdtemp name them,
+    `.<name>.<8 random characters>.tmp`, beside `target`; the folder a replace_folder set
+    aside is not one of them (folder_to_read)."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+    try:
+        return sorted(p for p in parent.iterdir() if pattern.fullmatch(p.name))
+    except OSError:  # no folder, or one that cannot be listed: nothing to find
+        return []
+
+
 def replace_folder(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
     """Put the folder `new` where `target` is, by renames only: the previous `target` is
-    moved aside, `new` renamed in its place, and the old one removed; if the second rename
-    fails the previous folder is put back. A `target` that is a file is refused."""
+    moved aside (set_aside), `new` renamed in its place, and the old one removed; if the
+    second rename fails the previous folder is put back. A folder cannot be renamed over a
+    full one, so there is a moment between the two renames without `target`: a process
+    killed there leaves the previous folder aside, where folder_to_read finds it, until
+    the next call puts a new `target` in place. A `target` that is a file is refused."""
     new, target = Path(new), Path(target)
     if target.exists() and not target.is_dir():
         raise ValueError(f"{target} exists and is not a world folder: not overwritten")
-    if not target.exists():
+    old = set_aside(target)
+    if not target.exists():  # a first save, or one after a swap that was stopped halfway
         os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)  # what such a swap left aside: superseded
         return
-    old = target.with_name(f".{target.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     os.replace(target, old)
     try:

@@ -19,13 +19,17 @@ A saved world is a folder (by convention named `*.lsworld`) holding
     thumbnail.png        the seed frame, decoded
 
 Saving is atomic: everything is written into a temporary folder beside the target, which then
-replaces the target by renames; a crash at any point leaves either the old world or the new
-one, never a mixture. Loading checks the format, the version, the codec's shape and every
-array's shape and dtype, and refuses a bad folder with a message that names the problem.
+replaces the target by renames (engine.files.replace_folder); a crash at any point leaves
+either the old world or the new one, never a mixture. A process killed between those renames
+leaves the old world set aside beside the target (`.<name>.old`), where load_world reads it;
+the temporary folders of saves killed halfway are removed by the next save that ends.
+Loading checks the format, the version, the codec's shape and every array's shape and dtype,
+and refuses a bad folder with a message that names the problem.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -35,7 +39,14 @@ from pathlib import Path
 import torch
 
 from engine.camera import OPENCV_TO_OPENGL, Camera
-from engine.files import atomic_write, public, replace_folder, temporary_beside
+from engine.files import (
+    atomic_write,
+    folder_to_read,
+    leftovers_beside,
+    public,
+    replace_folder,
+    temporary_beside,
+)
 from engine.memory import load_memory
 from engine.memory.latent import LatentMemory
 from engine.world import World, WorldConfig
@@ -45,7 +56,9 @@ WORLD_VERSION = 1
 
 
 def save_world(world: World, path: str | os.PathLike) -> Path:
-    """Write `world` to the folder `path` atomically (see the module docstring)."""
+    """Write `world` to the folder `path` atomically (see the module docstring). A write
+    that fails (a full disk, a read-only folder) raises an OSError that says so by the
+    folder's name (cannot_save) and leaves `path` and `world` as they were."""
     from safetensors.torch import save_file
 
     from engine.images import save_png_atomic
@@ -54,8 +67,11 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         raise ValueError("this world has no seed yet: there is nothing to save")
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    except OSError as e:
+        raise cannot_save(path, e) from e
     try:
         header = {
             "format": WORLD_FORMAT,
@@ -84,10 +100,43 @@ def save_world(world: World, path: str | os.PathLike) -> Path:
         for file in tmp.iterdir():
             public(file)
         replace_folder(tmp, path)
+        for stale in leftovers_beside(path):  # of saves killed halfway (never this one's)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise cannot_save(path, e) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+WRITE_PROBLEMS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "it is on a read-only file system",
+    errno.EACCES: "it is read-only (permission denied)",
+    errno.EPERM: "it is read-only (operation not permitted)",
+    errno.EEXIST: "a file stands where a folder should be",
+    errno.ENOTDIR: "a file stands where a folder should be",
+}
+"""What a failed write means for the user, by errno."""
+
+
+def cannot_save(path: Path, e: OSError) -> OSError:
+    """The error of a save to `path` that failed with e: of e's kind and errno, with a
+    message that names the folder, the problem and what became of the world there."""
+    problem = WRITE_PROBLEMS.get(e.errno or 0) or e.strerror or str(e)
+    saved = folder_to_read(path).is_dir()
+    kept = "the world saved there before is unchanged" if saved else "nothing was written"
+    folder = path.parent if str(path.parent) else Path(".")
+    message = f"cannot write to the folder {folder.resolve()}: {problem}; {kept}"
+    kind = type(e) if type(e).__module__ == "builtins" else OSError
+    error = kind(message)
+    error.errno = e.errno
+    return error
 
 
 def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=None) -> World:
@@ -95,9 +144,10 @@ def load_world(path: str | os.PathLike, *, codec=None, depth=None, generator=Non
     unless given (they must match the saved codec's channels and factor)."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
+    wanted = Path(path)
+    path = folder_to_read(wanted)  # a save killed halfway left the previous world aside
     if not path.is_dir():
-        raise FileNotFoundError(f"no saved world at {path} (expected a folder with world.json)")
+        raise FileNotFoundError(f"no saved world at {wanted} (expected a folder with world.json)")
     meta_path = path / "world.json"
     try:
         header = json.loads(meta_path.read_text())

@@ -76,6 +76,11 @@ def test_bench_memory_passes_options(fake_bench, tmp_path):
     [
         (ValueError("bad size"), cli.EXIT_ERROR, "latentscape: error: bad size"),
         (FileNotFoundError("no.png"), cli.EXIT_ERROR, "latentscape: error: no.png"),
+        (
+            OSError("cannot write to x: the disk is full"),
+            cli.EXIT_ERROR,
+            "latentscape: error: cannot write to x: the disk is full",
+        ),
         (KeyboardInterrupt(), cli.EXIT_INTERRUPTED, "latentscape: interrupted"),
     ],
 )

@@ -1,13 +1,15 @@
 """engine.explore: the app's policy without Qt. The state table, when a move generates,
 where a segment goes, the autosave cadence, and what the GUI is told. Plain pytest."""
 
+import errno
 import math
+import os
 
 import numpy as np
 import pytest
 
 from engine.camera import rotation_about
-from engine.explore import POLICY, REPORTS, STATES, TRANSITIONS, Explorer, Listener
+from engine.explore import POLICY, REPORTS, STATES, TRANSITIONS, Explorer, Listener, failure
 from engine.messages import Inspection, MemoryMap, ViewFrame, WorldInfo
 from engine.world import WorldConfig
 
@@ -125,3 +127,69 @@ def test_commands_without_a_world_say_so():
     with pytest.raises(RuntimeError, match="no world to undo"):
         ex.undo()
     ex.move(np.eye(4), 0.0)  # nothing to show: nothing happens
+
+
+def test_a_fault_in_any_stage_is_raised_for_the_app_and_the_world_goes_on(
+    opened, stage, stage_fault
+):
+    """A stage of a segment failing halfway (tests/engine/conftest.py): the move raises,
+    and the app says failure("move", e) (app/bridge.py); the state is back to viewing, the
+    world at its last good segment, the view shown again from it, and the next segment
+    works."""
+    ex, rec = opened
+    world = ex.world
+    start = world.camera.pose.numpy()
+    pose = turned(start, 40.0)
+    ex.set_generating(True)
+    ex.move(start, 0.0, generating=False)
+    entries, nbytes, unsaved = len(world.memory), world.memory.nbytes, ex.unsaved
+    n = len(rec.got)
+    fault = stage_fault(world, stage)
+    with pytest.raises(RuntimeError, match=f"{stage} failed") as failed:
+        ex.run("move", (pose, 0.1, True))  # turning: a segment of two frames ahead
+    assert fault.fired is not None and fault.fired > entries  # failed after a write
+    assert failure("move", failed.value) == f"The engine failed while generating: {stage} failed"
+    fault.disarm()
+    assert ex.state == "viewing" and rec.of("busy")[-2:] == [(True,), (False,)]
+    assert (world.segments, len(world.memory), world.memory.nbytes) == (0, entries, nbytes)
+    assert ex.unsaved == unsaved and rec.of("stats")[-1][0]["entries"] == entries
+    frames = [f for k, (f, *_) in rec.got[n:] if k == "frame"]
+    assert frames[0].segment == 0 and frames[-1].segment == 0  # the view, then again
+    assert any(f.segment == 1 for f in frames)  # the failed segment's first frame was shown
+    np.testing.assert_array_equal(frames[-1].rgb, frames[0].rgb)
+    ex.move(pose, 0.2, generating=True)  # the next segment
+    assert world.segments == 1 and len(world.memory) > entries
+    assert world.undo() == "segment 1"
+    ex.set_generating(False)
+
+
+def test_a_save_that_cannot_write_is_said_and_the_world_stays_unsaved(
+    opened, tmp_path, monkeypatch
+):
+    """A read-only folder (mkdtemp refused): the save raises for the app to say, the
+    recovery copy's failure is reported, the world is still unsaved; then it saves."""
+    ex, rec = opened
+    ex.unsaved = True
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+
+    monkeypatch.setattr("tempfile.mkdtemp", denied)
+    with pytest.raises(PermissionError) as failed:
+        ex.run("save", str(tmp_path / "w.lsworld"))
+    assert failure("save", failed.value) == (
+        f"Could not save the world: cannot write to the folder {tmp_path.resolve()}: "
+        "it is read-only (permission denied); nothing was written"
+    )
+    assert ex.unsaved and rec.of("saved") == []
+    ex.autosave = str(tmp_path / "recovery.lsworld")
+    try:
+        ex.save_recovery()
+        (message,) = rec.of("error")[-1]
+        assert message.startswith(f"Could not write the recovery copy to {ex.autosave}")
+        assert "it is read-only" in message and rec.of("autosaved") == []
+        monkeypatch.undo()
+        ex.save(str(tmp_path / "w.lsworld"))
+        assert rec.of("saved")[-1] == (str(tmp_path / "w.lsworld"),) and not ex.unsaved
+    finally:
+        ex.autosave = None

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.files import atomic_path, atomic_write, replace_folder, temporary_beside
+from engine.files import (
+    atomic_path,
+    atomic_write,
+    folder_to_read,
+    leftovers_beside,
+    replace_folder,
+    set_aside,
+    temporary_beside,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,3 +91,35 @@ def test_no_other_module_makes_its_own_temporary_files():
             if pattern.search(path.read_text()):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_a_swap_stopped_between_its_renames_is_read_from_the_folder_set_aside(tmp_path):
+    target, new = tmp_path / "w.lsworld", tmp_path / "new"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    assert folder_to_read(target) == target
+    os.replace(target, set_aside(target))  # a process killed after the swap's first rename
+    assert folder_to_read(target) == set_aside(target)
+    assert (folder_to_read(target) / "old.txt").read_text() == "old"
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    replace_folder(new, target)  # the next swap puts the new one in place, drops the old
+    assert folder_to_read(target) == target and [p.name for p in target.iterdir()] == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.lsworld"]
+    # killed while removing the old folder at the end: the target is complete, and read
+    set_aside(target).mkdir()
+    (set_aside(target) / "old.txt").write_text("half removed")
+    assert folder_to_read(target) == target
+
+
+def test_leftovers_beside_are_the_temporaries_of_that_target_only(tmp_path):
+    target = tmp_path / "w.lsworld"
+    stale = [tmp_path / ".w.lsworld.ab_9xy12.tmp", tmp_path / ".w.lsworld.zzzzzzzz.tmp"]
+    stale[0].mkdir()
+    stale[1].write_bytes(b"")
+    others = [".w.lsworld.old", ".w.lsworld.x.ab_9xy12.tmp", ".v.lsworld.ab_9xy12.tmp", "w.tmp"]
+    for name in others:
+        (tmp_path / name).mkdir()
+    assert leftovers_beside(target) == stale
+    assert temporary_beside(target) in leftovers_beside(target)
+    assert leftovers_beside(tmp_path / "missing" / "w.lsworld") == []

@@ -1,12 +1,21 @@
 """World save / load: identical continuation, atomic replacement, refusals with a message."""
 
+import errno
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from engine.camera import Camera
+from engine.files import set_aside
 from engine.io import load_world, save_world
 from engine.models.codec import PCACodec
 from engine.models.depth import EmbeddedDepth
@@ -339,3 +348,172 @@ def test_a_world_saved_without_a_memory_kind_is_latent(setup, tmp_path):
     del header["config"]["memory"]
     (path / "world.json").write_text(json.dumps(header))
     assert isinstance(load_world(path, codec=codec).memory, LatentMemory)
+
+
+# --------------------------------------------------------------------------- faults
+
+SAVE_LOOP = Path(__file__).with_name("save_loop.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SaveLoop:
+    """tests/engine/save_loop.py run as a subprocess: forks children that save over one
+    folder until killed."""
+
+    def __init__(self, folder: Path):
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SAVE_LOOP), str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        first = self.readline()
+        self.worlds = {tuple(w) for w in json.loads(first)["worlds"]}
+        self.save_s = float(json.loads(first)["save_s"])
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, f"the save loop stopped (exit code {self.proc.poll()})"
+        return line
+
+    def child(self, command: str = "fork") -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return int(self.readline())
+
+    def died(self) -> str:
+        return self.readline().strip()
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.mark.slow  # 15-20 s here, most of it the random delays
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the save loop forks its children (POSIX)")
+def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_world(tmp_path):
+    """50 processes saving over one folder, each SIGKILLed after a random delay (seeded):
+    after every kill the folder loads, as one of the two worlds being saved there, never a
+    mixture of them (their segments and memory entries go together). Then kills between the
+    two renames of the folder swap, the one moment without the folder."""
+    folder = tmp_path / "w.lsworld"
+    loop = SaveLoop(folder)
+    try:
+        assert len(loop.worlds) == 2
+        # load_world uses the codec's shape only: any codec of 8 channels and factor 8
+        codec = PCACodec(factor=8, channels=8).fit(torch.rand(1, 3, 32, 32), seed=0)
+        rng = random.Random(16)
+        loaded = []
+        for _ in range(50):
+            pid = loop.child()
+            time.sleep(rng.uniform(0.0, 3.0 * loop.save_s))  # within the first saves
+            os.kill(pid, signal.SIGKILL)
+            assert loop.died() == "killed"
+            world = load_world(folder, codec=codec)
+            loaded.append((world.segments, len(world.memory)))
+        assert set(loaded) <= loop.worlds, loaded
+        assert set(loaded) == loop.worlds  # kills fell before and after the ends of saves
+        for _ in range(3):
+            before = load_world(folder, codec=codec)
+            loop.child("window")  # kills itself in the swap
+            assert loop.died() == "killed"
+            assert not folder.exists()  # the moment the swap had reached
+            back = load_world(folder, codec=codec)  # the previous world, set aside
+            assert (back.segments, len(back.memory)) == (before.segments, len(before.memory))
+            pid = loop.child()  # the next save puts a world in place again
+            time.sleep(3.0 * loop.save_s)
+            os.kill(pid, signal.SIGKILL)
+            assert loop.died() == "killed"
+            world = load_world(folder, codec=codec)
+            assert (world.segments, len(world.memory)) in loop.worlds
+    finally:
+        loop.close()
+    assert len(list(tmp_path.iterdir())) > 1  # the killed saves' temporary folders
+    save_world(world, folder)  # a save that ends removes them
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]
+
+
+def test_a_swap_stopped_between_its_renames_keeps_the_old_world(setup, tmp_path):
+    """The state a process killed inside replace_folder leaves (the old world moved aside,
+    the new one not in place) loads as the old world; the next save replaces it."""
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, 1), tmp_path / "w.lsworld")
+    os.replace(path, set_aside(path))  # what the first rename of the swap does
+    assert load_world(path, codec=codec).segments == 1
+    save_world(seeded(setup, 2), path)
+    assert load_world(path, codec=codec).segments == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]  # nothing left aside
+
+
+def facts(world):
+    return world.segments, len(world.memory), world.memory.nbytes, len(world.trajectory)
+
+
+def full_disk(memory, path):
+    """LatentMemory.save on a disk that fills up halfway through the file."""
+    Path(path).write_bytes(b"\0" * 64)
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+
+def denied(*args, **kwargs):
+    """A folder that refuses new files (what mkdtemp meets in a read-only folder)."""
+    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+
+
+@pytest.mark.parametrize(
+    "fault, problem, kind",
+    [
+        ("engine.memory.latent.LatentMemory.save", "the disk is full", OSError),
+        ("tempfile.mkdtemp", "it is read-only", PermissionError),
+    ],
+    ids=["disk-full", "read-only"],
+)
+def test_a_save_that_cannot_write_says_why_by_the_folder_and_loses_nothing(
+    setup, tmp_path, monkeypatch, fault, problem, kind
+):
+    """A full disk or a read-only folder: an error of its kind naming the folder and the
+    problem; the world saved there before still loads, nothing is left behind, and the
+    world in memory is as it was and saves elsewhere."""
+    _, _, _, codec = setup
+    path = save_world(seeded(setup, 1), tmp_path / "w.lsworld")
+    world = seeded(setup, 2)
+    before = facts(world)
+    monkeypatch.setattr(fault, full_disk if "save" in fault else denied)
+    with pytest.raises(kind) as failed:
+        save_world(world, path)
+    message = str(failed.value)
+    assert message.startswith(f"cannot write to the folder {tmp_path.resolve()}: {problem}")
+    assert message.endswith("the world saved there before is unchanged")
+    with pytest.raises(kind, match="nothing was written"):
+        save_world(world, tmp_path / "new.lsworld")
+    monkeypatch.undo()
+    assert load_world(path, codec=codec).segments == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["w.lsworld"]  # no temporary folder left
+    assert facts(world) == before
+    elsewhere = save_world(world, tmp_path / "other" / "w.lsworld")  # (compacts the memory)
+    assert facts(load_world(elsewhere, codec=codec)) == facts(world)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes in any folder")
+def test_a_read_only_folder_by_mode(setup, tmp_path):
+    _, _, _, codec = setup
+    folder = tmp_path / "ro"
+    path = save_world(seeded(setup, 1), folder / "w.lsworld")
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match=f"{folder.resolve()}: it is read-only"):
+            save_world(seeded(setup, 2), path)
+    finally:
+        folder.chmod(0o755)
+    assert load_world(path, codec=codec).segments == 1
+    assert [p.name for p in folder.iterdir()] == ["w.lsworld"]

@@ -114,6 +114,55 @@ def test_a_failing_generator_leaves_the_memory_as_it_was(scene, codec):
     assert len(world.memory) == entries and world.segments == 0
 
 
+def world_state(world, pose):
+    """What a failed segment must leave as it was: the memory's size, the segments, the
+    trajectory, the undo stack, the generator's recent frames, and the view at a pose."""
+    rgb, r = world.view(pose)
+    return {
+        "entries": len(world.memory),
+        "nbytes": world.memory.nbytes,
+        "segments": world.segments,
+        "trajectory": [p.tolist() for p in world.trajectory],
+        "segment_ends": list(world.segment_ends),
+        "undo": [(u.what, len(u.memory), u.poses, u.segments) for u in world._undo],
+        "recent": [z.clone() for z in world.recent],
+        "view": (rgb, r.latent, r.known, r.depth),
+    }
+
+
+def assert_same_state(a, b):
+    for key in a:
+        if key in ("recent", "view"):
+            assert len(a[key]) == len(b[key]), key
+            assert all(torch.equal(x, y) for x, y in zip(a[key], b[key])), key
+        else:
+            assert a[key] == b[key], key
+
+
+def test_a_fault_in_any_stage_leaves_the_world_at_its_last_good_segment(
+    scene, codec, stage, stage_fault
+):
+    """readout, refine, generate, depth, update or decode raising halfway through a segment
+    (after its first frame was written to the memory): the memory, segments, trajectory,
+    undo stack and views are those of the last good segment, and the world goes on."""
+    view, camera, poses = scene
+    world = make_world(codec, exemplar_frames=2)  # recent frames kept: restored too
+    world.seed(view.rgb, depth=view.depth, intrinsics=camera)
+    world.segment(poses[:3])
+    before = world_state(world, poses[5])
+    fault = stage_fault(world, stage)
+    with pytest.raises(RuntimeError, match=f"{stage} failed"):
+        world.segment(poses[3:7])
+    assert fault.fired is not None and fault.fired > before["entries"]  # written, then failed
+    fault.disarm()
+    assert_same_state(world_state(world, poses[5]), before)
+    # it goes on: the next segment is segment 2, and undoing it comes back to the same state
+    seg = world.segment(poses[3:7])
+    assert seg.index == 2 and world.segments == 2 and world.segment_ends == [4, 8]
+    assert world.undo() == "segment 2"
+    assert_same_state(world_state(world, poses[5]), before)
+
+
 def test_rgb_memory_runs_the_same_loop(scene, codec):
     view, camera, poses = scene
     world = make_world(codec, memory="rgb")

@@ -463,9 +463,17 @@ def _scene_scale(world: Any) -> float:
     return float(finite.median()) if finite.numel() else 1.0
 
 
-def write_json(path: Path, settings: SoakSettings, records: list[Minute], summary: Summary) -> None:
-    """The run as JSON: settings, machine, records, summary."""
+def write_json(
+    path: Path,
+    settings: SoakSettings,
+    records: list[Minute],
+    summary: Summary,
+    variant: str = "engine",
+) -> None:
+    """The run as JSON: what flew (variant: "engine", the Explorer alone; "app", the
+    window), settings, machine, records, summary."""
     data = {
+        "variant": variant,
         "settings": asdict(settings),
         "machine": machine(),
         "minutes": [asdict(r) for r in records],

@@ -38,6 +38,7 @@ examples:
   latentscape render photo.jpg --out flight.mp4 --config seed=3
   latentscape bench memory --quick --json bench-memory.json
   latentscape bench world --json bench-world.json
+  latentscape soak --minutes 30 --budget 1 --json soak.json
   latentscape eval ../shared/eval/re10k-bedroom --out /tmp/eval-bedroom
   latentscape eval motorcycle --out /tmp/eval-motorcycle
   latentscape eval generation --out /tmp/eval-generation
@@ -175,6 +176,32 @@ def cmd_bench_world(args: argparse.Namespace) -> int:
     from engine.bench import world
 
     return world.run(quick=args.quick, json_out=args.json_out, seed=args.seed)
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from engine import soak
+
+    if args.minutes <= 0:
+        raise ValueError(f"--minutes must be > 0, got {args.minutes:g}")
+    if args.budget is not None and args.budget <= 0:
+        raise ValueError(f"--budget must be > 0 MiB, got {args.budget:g}")
+    settings = soak.SoakSettings(
+        minutes=args.minutes,
+        budget_mib=args.budget,
+        seed=args.seed,
+        source=args.source,
+        width=args.width,
+        height=args.height,
+        config=list(args.config),
+    )
+    _, summary = soak.soak(
+        settings, out=lambda line: print(line, flush=True), json_out=args.json_out
+    )
+    if args.json_out is not None:
+        print(f"wrote {args.json_out}")
+    if not summary.ok:
+        return EXIT_ERROR
+    return EXIT_INTERRUPTED if summary.interrupted else EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -522,6 +549,55 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(world)
     world.add_argument("--seed", type=int, default=0, metavar="N", help="world seed (default: 0)")
     world.set_defaults(func=cmd_bench_world)
+
+    soak = commands.add_parser(
+        "soak",
+        help="a long random flight with generation on: RSS, memory, s/frame each minute",
+        description=(
+            "Open SOURCE (default: the sample scene room) at the world config's size "
+            "(512x384 unless --width/--height say otherwise; on a 2-core CPU a segment takes "
+            "some seconds there, 256x192 is four times faster), turn generation on and fly a "
+            "seeded random path (smooth turns and moves, back over known ground now and "
+            "then) for N minutes. Each minute: resident memory (RSS), memory entries and "
+            "MiB, segments, seconds per generated frame, exceptions so far; then a summary: "
+            "RSS growth after the first 5 minutes (after the first one in shorter runs), "
+            "the most the memory held against --budget, the exceptions. An exception is "
+            "counted, printed with its traceback, and the flight goes on; Ctrl+C stops with "
+            "the summary. Exit code 1 if there was an exception or the memory went over "
+            "the budget. The app's window flies the same way under Xvfb with "
+            "scripts/soak_app.py."
+        ),
+    )
+    soak.add_argument(
+        "--minutes", type=float, required=True, metavar="N", help="how long to fly (minutes)"
+    )
+    soak.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="MIB",
+        help="the latent memory's byte budget in MiB (default: none)",
+    )
+    soak.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="the flight's random seed (default: 0)"
+    )
+    soak.add_argument(
+        "--source",
+        default="room",
+        metavar="SOURCE",
+        help="a sample scene name, a photo or a saved world (default: room)",
+    )
+    soak.add_argument("--width", type=int, default=None, help="world width in pixels")
+    soak.add_argument("--height", type=int, default=None, help="world height in pixels")
+    soak.add_argument(
+        "--config",
+        metavar="KEY=VALUE",
+        nargs="*",
+        default=[],
+        help="other world settings, e.g. seed=3 frames_per_segment=4 (see WorldConfig)",
+    )
+    _json_option(soak)
+    soak.set_defaults(func=cmd_soak)
     return parser
 
 

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.files import folder_to_read
+
 RECENT_MAX = 8  # recent files listed
 
 
@@ -99,6 +101,7 @@ class StartPage(QWidget):
     def offer_recovery(self, folder: Path, crashed: bool) -> None:
         """Offer to restore the recovery copy in `folder`, if there is one; crashed: the
         last session did not close cleanly."""
+        folder = folder_to_read(folder)  # an autosave cut short: the copy before it
         if not (folder / "world.json").is_file():
             self.recovery.hide()
             return

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -46,6 +45,7 @@ from app.pathdock import PathDock
 from app.renderjob import RenderFlow
 from app.startpage import StartPage
 from app.viewport import Viewport
+from engine.files import remove_folder
 from engine.messages import WorldInfo
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
         self.start_page.recovery.hide()
 
     def discard_recovery(self) -> None:
-        shutil.rmtree(self.recovery, ignore_errors=True)
+        remove_folder(self.recovery)
         self.start_page.recovery.hide()
         self._note("recovery copy discarded")
 
@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
             self.bridge.save_recovery()  # the next start offers it
             self.settings.setValue("recovery/segments", self.hud.stats.get("segments", "?"))
         elif self.info is not None:  # saved or untouched: nothing to recover
-            shutil.rmtree(self.recovery, ignore_errors=True)
+            remove_folder(self.recovery)
         self.bridge.shutdown(timeout=60.0, drain=True)
         self.settings.setValue("session/running", False)
         self.settings.sync()

@@ -11,6 +11,7 @@ and gets the mode a plain open() would have given it before the rename.
     atomic_write(target, data)         # bytes or text at once
     replace_folder(new, target)        # a whole folder (a saved world), by renames only
     folder_to_read(target)             # where that folder is, even after a swap cut short
+    remove_folder(target)              # that folder gone, with what a cut-short swap set aside
 """
 
 from __future__ import annotations
@@ -87,6 +88,13 @@ def folder_to_read(target: str | os.PathLike[str]) -> Path:
     if not target.exists() and aside.is_dir():
         return aside
     return target
+
+
+def remove_folder(target: str | os.PathLike[str]) -> None:
+    """Remove the folder `target` and the previous one a replace_folder may have set aside
+    (set_aside): nothing of it is left for folder_to_read to find."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.rmtree(set_aside(target), ignore_errors=True)
 
 
 def leftovers_beside(target: str | os.PathLike[str]) -> list[Path]:

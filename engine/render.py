@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from engine.camera import Camera
+from engine.files import folder_to_read
 from engine.path import default_path
 from engine.world import World, WorldCancelled, WorldConfig, WorldEvent
 
@@ -100,7 +101,8 @@ def open_source(
             on_stage(done, total, what)
 
     path = Path(source).expanduser()
-    if path.is_dir() and ((path / "world.json").is_file() or path.suffix == ".lsworld"):
+    folder = folder_to_read(path)  # a save cut short between its renames: the one before
+    if folder.is_dir() and ((folder / "world.json").is_file() or path.suffix == ".lsworld"):
         stage(0, 1, "reading the saved world")
         return io.load_world(path, **backends)
     stage(0, 3, "reading the photo")

@@ -359,3 +359,21 @@ def test_the_camera_path_survives_a_close_and_clear_is_undoable(qtbot, tmp_path)
         assert len(second.path_dock.editor.keys) == 2 and second.path_recovery.is_file()
     finally:
         second.bridge.shutdown()
+
+
+def test_a_recovery_copy_cut_short_mid_save_is_still_offered(qtbot, tmp_path):
+    """The app died between an autosave's two renames: the copy before it, set aside, is
+    offered and restored; discarding removes it."""
+    from engine.files import set_aside
+    from engine.io import save_world
+    from engine.render import open_source
+
+    recovery = tmp_path / "recovery.lsworld"
+    save_world(open_source("room", CONFIG), set_aside(recovery))  # where the swap left it
+    w = make_window(qtbot, tmp_path)
+    assert not recovery.exists() and w.start_page.recovery.isVisible()
+    with qtbot.waitSignal(w.bridge.opened, timeout=30000):
+        w.start_page.restore_button.click()
+    w.discard_recovery()
+    assert not set_aside(recovery).exists()
+    w.bridge.shutdown()

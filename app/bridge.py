@@ -85,8 +85,7 @@ class EngineBridge(QObject):
 
     def open(self, source: str) -> None:
         """Open a photo, a sample scene name or a saved world folder."""
-        self.explorer.cancelled.set()
-        self._post("open", str(source))
+        self.request("open", str(source))
 
     def move(self, pose) -> None:
         """The camera is at pose (4, 4) camera-to-world; replaces any pose not yet handled."""

@@ -83,6 +83,7 @@ class PathDock(QWidget):
         # (time, pose) while R records, and the latest recording
         self.recording: list[tuple[float, np.ndarray]] | None = None
         self.recorded: list[tuple[float, np.ndarray]] = []
+        self._recording_fov = 60.0  # the view's fov when the recording began
         self.copy_file: Path | None = None  # where every edit is kept (keep_copy)
         self._kept: CameraPath | None = None  # the path last written there
         self.buttons: dict[str, QPushButton] = {}
@@ -435,12 +436,13 @@ class PathDock(QWidget):
                 self.error.emit("open a photo or a scene before recording a path")
             else:
                 self.recording = [(time.monotonic(), view[0])]
+                self._recording_fov = view[1]
                 self.note.emit("recording the camera path: fly, then press R again")
         else:
             if view is not None:
                 self.recording.append((time.monotonic(), view[0]))
             self.recorded, self.recording = self.recording, None
-            self._recorded_to_path(view[1] if view is not None else None)
+            self._recorded_to_path(self._recording_fov)
         self.buttons["record"].setChecked(self.recording is not None)
         self.recording_changed.emit(self.recording is not None)
 
@@ -449,7 +451,7 @@ class PathDock(QWidget):
         if self.recording is not None:
             self.recording.append((time.monotonic(), np.array(pose, copy=True)))
 
-    def _recorded_to_path(self, fov: float | None) -> None:
+    def _recorded_to_path(self, fov: float) -> None:
         """The latest recording becomes the path (one undo step): keyframes chosen so the
         path stays within 1 cm and half a degree of every pose flown, at the times they
         were flown."""
@@ -459,10 +461,10 @@ class PathDock(QWidget):
             recorded = CameraPath.from_recording(
                 times,
                 shown,
-                fov=fov if fov is not None else self.editor.keys[0].fov,
+                fov=fov,
                 render=RenderSettings(width, height, self.editor.state.fps),
             )
-        except (ValueError, IndexError) as e:
+        except ValueError as e:
             self.error.emit(f"the recording makes no path: {e}")
             return
         self.set_path(recorded)

@@ -181,10 +181,6 @@ def cmd_bench_world(args: argparse.Namespace) -> int:
 def cmd_soak(args: argparse.Namespace) -> int:
     from engine import soak
 
-    if args.minutes <= 0:
-        raise ValueError(f"--minutes must be > 0, got {args.minutes:g}")
-    if args.budget is not None and args.budget <= 0:
-        raise ValueError(f"--budget must be > 0 MiB, got {args.budget:g}")
     settings = soak.SoakSettings(
         minutes=args.minutes,
         budget_mib=args.budget,

@@ -26,9 +26,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from engine.world import WorldConfig
 
 WARMUP_MINUTES = 5
 """RSS growth is measured from the end of this minute (caches, allocator pools and the
@@ -318,6 +321,25 @@ class SoakSettings:
     config: list[str] = field(default_factory=list)  # WorldConfig key=value overrides
     minute_s: float = 60.0  # seconds a record covers (tests shorten it)
 
+    def __post_init__(self) -> None:
+        if self.minutes <= 0:
+            raise ValueError(f"--minutes must be > 0, got {self.minutes:g}")
+        if self.budget_mib is not None and self.budget_mib <= 0:
+            raise ValueError(f"--budget must be > 0 MiB, got {self.budget_mib:g}")
+
+    def world_config(self) -> WorldConfig:
+        """WorldConfig with `config`, then the size and the budget asked for."""
+        from engine.world import WorldConfig
+
+        overrides = list(self.config)
+        if self.width is not None:
+            overrides.append(f"width={self.width}")
+        if self.height is not None:
+            overrides.append(f"height={self.height}")
+        if self.budget_mib is not None:
+            overrides.append(f"memory_budget_mib={self.budget_mib}")
+        return WorldConfig().with_overrides(overrides)
+
 
 class _Counter:
     """Flight figures gathered between two records."""
@@ -357,21 +379,12 @@ def soak(
     Lines go to out (a record per minute), tracebacks to err (stderr by default); json_out,
     when given, is rewritten after every record (a run cut short keeps its minutes)."""
     from engine.explore import Explorer
-    from engine.world import WorldConfig
 
     def to_stderr(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
     err = err or to_stderr
-    overrides = list(settings.config)
-    if settings.width is not None:
-        overrides.append(f"width={settings.width}")
-    if settings.height is not None:
-        overrides.append(f"height={settings.height}")
-    if settings.budget_mib is not None:
-        overrides.append(f"memory_budget_mib={settings.budget_mib}")
-    config = WorldConfig().with_overrides(overrides)
-
+    config = settings.world_config()
     explorer = Explorer(config)
     explorer.set_generating(True)
     explorer.open(settings.source)

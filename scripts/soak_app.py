@@ -55,19 +55,11 @@ def main() -> int:
 
     from app.main import application
     from app.settings import store_config
-    from engine.world import WorldConfig
 
     app = application([sys.argv[0]])
     from app.window import MainWindow
 
-    overrides = []
-    if args.width is not None:
-        overrides.append(f"width={args.width}")
-    if args.height is not None:
-        overrides.append(f"height={args.height}")
-    if args.budget is not None:
-        overrides.append(f"memory_budget_mib={args.budget}")
-    config = WorldConfig().with_overrides(overrides)
+    config = settings.world_config()
     scratch = Path(tempfile.mkdtemp())
     qsettings = QSettings(str(scratch / "s.ini"), QSettings.Format.IniFormat)
     store_config(qsettings, config)

@@ -95,7 +95,8 @@ def autosave_every(settings: QSettings) -> int:
 def scan_models(folders: list[str]) -> dict[str, list[str]]:
     """Backend names for the checkpoints in folders (each folder and its subfolders one
     level down), by kind ("codec", "generator"): a folder with model_index.json is a
-    diffusers pipeline (its inpainting UNet: a generator; its VAE: a codec), a folder with
+    diffusers pipeline (its inpainting UNet or, for a WanVACEPipeline, its video
+    transformer: a generator; its VAE: a codec), a folder with
     config.json a single diffusers model (a codec)."""
     found: dict[str, list[str]] = {"codec": [], "generator": []}
     for folder in folders:
@@ -104,7 +105,9 @@ def scan_models(folders: list[str]) -> dict[str, list[str]]:
             continue
         for path in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
             if (path / "model_index.json").is_file():
-                found["generator"].append(f"diffusers-inpaint:{path}")
+                wan = "WanVACE" in (path / "model_index.json").read_text(errors="replace")
+                kind = "diffusers-wan-vace" if wan else "diffusers-inpaint"
+                found["generator"].append(f"{kind}:{path}")
                 if (path / "vae" / "config.json").is_file():
                     found["codec"].append(f"diffusers:{path / 'vae'}")
             elif (path / "config.json").is_file():
@@ -125,7 +128,12 @@ def backend_problem(kind: str, name: str) -> str | None:
             continue
         if not entry["available"]:
             return entry["missing"]
-        if arg and "<channels>" not in form_arg:
+        if (
+            arg
+            and "<" in form_arg
+            and "<channels>" not in form_arg
+            and not arg.startswith("random-")
+        ):
             # "<path or id>" may be a Hub id of the local cache; a file form must exist
             path = Path(arg).expanduser()
             local = "path" not in form_arg or path.is_absolute() or arg.startswith((".", "~"))
@@ -164,7 +172,8 @@ class SettingsDialog(QDialog):
             for entry in available[kind]:
                 combo.addItem(entry["form"])
                 missing = "" if entry["available"] else f" ({entry['missing']})"
-                tip = entry["description"] + missing
+                needs = f"\nneeds {entry['needs']}" if entry.get("needs") else ""
+                tip = entry["description"] + missing + needs
                 combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
             for name in found.get(kind, []):
                 combo.addItem(name)

@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.camera import Camera
+from engine.camera import Camera, interpolate_pose
+from engine.dynamic import consistent_tokens
 from engine.memory import MEMORIES, make_memory
 from engine.memory.latent import Readout, pool_depth
 from engine.memory.protocol import SceneMemory
@@ -53,6 +54,13 @@ from engine.models.refiner import NoRefiner
 
 MAX_SIZE = 16384
 """Largest frame width and height, in pixels."""
+DTYPES = {
+    "auto": None,
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+"""WorldConfig.dtype's names ("auto": see WorldConfig.torch_dtype)."""
 
 
 @dataclass
@@ -82,6 +90,18 @@ class WorldConfig:
     steps: int = 20  # denoising steps of a diffusion generator
     guidance: float = 5.0  # classifier-free guidance scale of a diffusion generator
     threads: int = 0  # torch threads for the engine (0: leave torch's setting alone)
+    # where the generator and the memory run: "cpu", "cuda", "cuda:1", "mps", or "auto" (the
+    # first GPU there is, else the CPU)
+    device: str = "cpu"
+    # the generator's compute precision: "auto" (bfloat16 on a GPU, float32 on the CPU, where
+    # half precision is many times slower), "float32", "bfloat16" or "float16"
+    dtype: str = "auto"
+    # "model": a diffusion generator's transformer waits on the CPU between segments and
+    # moves to the GPU for its loop (GPUs too small for it and the VAE at once); "none"
+    offload: str = "none"
+    # segment-level generators: tokens another frame of the segment contradicts (a moving
+    # thing) stay out of the memory (engine.dynamic.consistent_tokens)
+    dynamic_filter: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -114,8 +134,56 @@ class WorldConfig:
             problems.append(f"steps must be >= 1, got {self.steps}")
         if self.exemplar_frames < 0 or self.threads < 0 or self.undo_segments < 0:
             problems.append("exemplar_frames, threads and undo_segments must be >= 0")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.offload not in ("none", "model"):
+            problems.append(f"offload must be 'none' or 'model', got {self.offload!r}")
+        try:
+            if self.device != "auto" and torch.device(self.device).type not in (
+                "cpu",
+                "cuda",
+                "mps",
+            ):
+                raise RuntimeError
+        except (RuntimeError, TypeError):
+            problems.append(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:<n>' or 'mps', got {self.device!r}"
+            )
         if problems:
             raise ValueError("bad world config: " + "; ".join(problems))
+
+    def torch_device(self) -> torch.device:
+        """The device named by `device` ("auto": CUDA, else MPS, else the CPU). RuntimeError
+        naming what is missing when the named GPU is not there."""
+        if self.device == "auto":
+            if torch.cuda.is_available():
+                return torch.device("cuda")
+            mps = getattr(torch.backends, "mps", None)
+            return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {self.device!r}: torch sees no CUDA GPU here (torch {torch.__version__}"
+                f"{', a CPU-only build' if torch.version.cuda is None else ''}); use device=cpu "
+                "or install a CUDA build of torch on a machine with an NVIDIA GPU"
+            )
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device {self.device!r}: there are {torch.cuda.device_count()} CUDA GPUs here"
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError(f"device {self.device!r}: no Apple GPU (MPS) here")
+        return device
+
+    def torch_dtype(self, device: torch.device | None = None) -> torch.dtype:
+        """The precision named by `dtype` on device ("auto": bfloat16 on a GPU, float32 on
+        the CPU)."""
+        if self.dtype == "auto":
+            device = device or self.torch_device()
+            return torch.float32 if device.type == "cpu" else torch.bfloat16
+        dtype = DTYPES[self.dtype]
+        assert dtype is not None  # "auto" is the only name without one
+        return dtype
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -308,6 +376,38 @@ def _latent_mask(mask: Tensor, factor: int) -> Tensor:
     return mask.reshape(h // factor, factor, w // factor, factor).any(dim=3).any(dim=1)
 
 
+def is_video_generator(generator) -> bool:
+    """Whether a generator makes a segment's latent frames together from a video VAE's latent
+    frames (it has a temporal_factor) rather than one frame at a time."""
+    return getattr(generator, "temporal_factor", None) is not None
+
+
+def check_video_pair(codec, generator) -> None:
+    """ValueError unless the codec is the video VAE the generator works in: same channels,
+    the same pixels per latent pixel and the same frames per latent frame."""
+    name = getattr(generator, "name", "the video generator")
+    wanted = (generator.channels, generator.spatial, generator.temporal_factor)
+    got = (codec.channels, codec.factor, getattr(codec, "temporal_factor", None))
+    if got != wanted:
+        raise ValueError(
+            f"{name} works in the latents of its own video VAE ({wanted[0]} channels, "
+            f"{wanted[1]}x spatial, {wanted[2]}x temporal); the codec "
+            f"{getattr(codec, 'name', '?')!r} has {got[0]} channels, {got[1]}x spatial, "
+            f"{'no temporal factor (an image codec)' if got[2] is None else f'{got[2]}x temporal'}"
+            ": set codec = diffusers:<the same pipeline folder>"
+        )
+
+
+def segment_camera(cameras: Sequence[Camera]) -> Camera:
+    """The camera a latent frame stands at: the middle of the poses of the frames it holds
+    (interpolated between the two middle ones for an even count), with the intrinsics of
+    the later of them."""
+    m = len(cameras) // 2
+    if len(cameras) % 2:
+        return cameras[m]
+    return cameras[m].with_pose(interpolate_pose(cameras[m - 1].pose, cameras[m].pose, 0.5))
+
+
 @dataclass
 class _UndoStep:
     """The state before one change (a segment or an erase)."""
@@ -342,11 +442,17 @@ class World:
         self.codec = codec if codec is not None else registry.make_codec(cfg.codec)
         self._depth = depth
         if generator is None:
-            kw = {}
-            if cfg.generator not in ("embedded", "exemplar"):
+            kw: dict = {}
+            if cfg.generator.startswith("diffusers-wan-vace:"):  # no guidance: Mirage runs without
+                device = cfg.torch_device()
+                kw = {"prompt": cfg.prompt, "steps": cfg.steps, "device": device}
+                kw |= {"dtype": cfg.torch_dtype(device), "offload": cfg.offload}
+            elif cfg.generator not in ("embedded", "exemplar"):
                 kw = {"prompt": cfg.prompt, "steps": cfg.steps, "guidance": cfg.guidance}
             generator = registry.make_generator(cfg.generator, **kw)
         self.generator = generator
+        if is_video_generator(generator):
+            check_video_pair(self.codec, generator)
         self.notes: list[str] = []
         self.memory: SceneMemory = self._new_memory()
         if refiner is None and self.memory.readout_is_encoded:
@@ -355,10 +461,13 @@ class World:
             refiner = registry.make_refiner(cfg.refiner, self.codec, self.notes)
         self.refiner = refiner
         f = self.codec.factor
+        what = f"the codec's factor {f}"
+        if is_video_generator(generator):  # the transformer patchifies the latent grid
+            f *= max(generator.patch[1:])
+            what = f"{f}: the codec's factor {self.codec.factor} times the transformer's patch"
         if cfg.width % f or cfg.height % f:
             raise ValueError(
-                f"width and height must be multiples of the codec's factor {f}, "
-                f"got {cfg.width}x{cfg.height}"
+                f"width and height must be multiples of {what}, got {cfg.width}x{cfg.height}"
             )
         self.camera: Camera | None = None  # the seed camera (pixel resolution)
         self.seed_latent: Tensor | None = None
@@ -501,8 +610,9 @@ class World:
             raise ValueError("a segment needs at least one pose")
         cameras = [self.camera_at(p) for p in poses]  # validates every pose first
         before = self._state(f"segment {self.segments + 1}")
+        run = self._run_video_segment if is_video_generator(self.generator) else self._run_segment
         try:
-            segment = self._run_segment(cameras, on_event, cancel)
+            segment = run(cameras, on_event, cancel)
         except BaseException:
             self.memory, self.recent = before.memory, before.recent
             raise
@@ -668,6 +778,110 @@ class World:
         if on_event is not None:
             on_event(WorldEvent("segment", index, n, n))
         return segment
+
+    def _run_video_segment(self, cameras, on_event, cancel) -> Segment:
+        """The segment-level cycle of a video generator (is_video_generator): every latent
+        frame is read out first, the generator makes them all in one loop, then they are
+        decoded together and written together.
+
+            latent frame 0      the frame the segment continues from (the trajectory's last
+                                pose): context, not written
+            latent frame j > 0  frames (j-1) tf .. j tf - 1 of the segment (tf: the video
+                                VAE's temporal factor, 4 for Wan); it stands at the middle
+                                of their poses (segment_camera), where it is read and written
+            decode              1 + k tf frames, the first (the continued one) dropped; a
+                                segment of n poses pads its last group with the last pose
+            write               generated tokens of frames 1..k that no other frame of the
+                                segment contradicts (config.dynamic_filter), with the layout
+                                depth of the per-frame cycle (layout_depth)
+        """
+        index = self.segments + 1
+        tf = int(self.generator.temporal_factor)
+        lw, lh = self.latent_size
+        n = len(cameras)
+        k = -(-n // tf)
+        padded = [*cameras, *[cameras[-1]] * (k * tf - n)]
+        latent_cams = [self.camera_at(self.trajectory[-1])]
+        latent_cams += [segment_camera(padded[j * tf : (j + 1) * tf]) for j in range(k)]
+        latent_cams = [c.scaled(lw, lh) for c in latent_cams]
+        t0 = time.perf_counter()
+        readouts = [self.memory.readout(c) for c in latent_cams]
+        t1 = time.perf_counter()
+        filled = [fill_cracks(self.refiner.refine(r), r.known, r.depth) for r in readouts]
+        t2 = time.perf_counter()
+        latent, known, depth = (torch.stack(x) for x in zip(*filled))
+
+        def progress(step):
+            if on_event is not None:
+                on_event(WorldEvent("progress", index, 0, n, step.step, step.steps))
+
+        ctx = GenerationContext(seed=self.config.seed * 1_000_003 + index * 1009, callback=progress)
+        ctx.cancel = cancel
+        try:
+            z = self.generator.fill(latent, known, depth, ctx)
+        except GenerationCancelled as e:
+            raise WorldCancelled(f"segment {index}: {e}") from None
+        t3 = time.perf_counter()
+        generated = ~known
+        layout, _ = self.layout
+        depths = []
+        for j, cam in enumerate(latent_cams):
+            traced = traced_depth = None
+            if bool(generated[j].any()):
+                _, traced, traced_depth = layout.guide(cam, depth[j])
+            depths.append(layout_depth(depth[j], known[j], traced, traced_depth))
+        depths_t = torch.stack(depths)
+        write = generated.clone()
+        write[0] = False  # the continued frame is context
+        if self.config.dynamic_filter:
+            write &= consistent_tokens(z, depths_t, latent_cams)
+        t4 = time.perf_counter()
+        video = self.codec.decode_video(z)  # (1 + k tf, 3, H, W)
+        t5 = time.perf_counter()
+        for j in range(1, k + 1):
+            middle = video[(j - 1) * tf + 1 + tf // 2]  # the pixel frame nearest the pose
+            self.memory.update(
+                z[j], depths_t[j], latent_cams[j], keep=write[j], segment=index, rgb=middle
+            )
+        t6 = time.perf_counter()
+        frames = video[1 : n + 1]
+        share = 1000.0 / n  # each frame's share of the segment's stages, in ms
+        stats = [
+            FrameStats(
+                readout_ms=(t1 - t0) * share,
+                refine_ms=(t2 - t1) * share,
+                generate_ms=(t3 - t2) * share,
+                depth_ms=(t4 - t3) * share,
+                update_ms=(t6 - t5) * share,
+                decode_ms=(t5 - t4) * share,
+                holes=int(generated[1 + i // tf].sum()),
+                known=int(readouts[1 + i // tf].known.sum()),
+            )
+            for i in range(n)
+        ]
+        if on_event is not None:
+            for i, cam in enumerate(cameras):
+                j = 1 + i // tf
+                event = WorldEvent("frame", index, i, n, rgb=frames[i], depth=depths_t[j])
+                event.known, event.camera = known[j], cam
+                on_event(event)
+        self.recent = []
+        self.segments = index
+        self.trajectory += [c.pose.clone() for c in cameras]
+        self.segment_ends.append(len(self.trajectory))
+        if on_event is not None:
+            on_event(WorldEvent("segment", index, n, n))
+        return Segment(
+            index=index,
+            cameras=list(cameras),
+            frames=frames,
+            latents=z[1:],
+            readouts=readouts,
+            stats=stats,
+            entries=len(self.memory),
+            nbytes=self.memory.nbytes,
+            notes=ctx.notes,
+        )
 
     def _rerender(self, r: Readout, z: Tensor, generated: Tensor, depth: Tensor) -> Tensor:
         """The latent shown for a frame whose holes were generated (z): the whole frame

@@ -254,14 +254,22 @@ class DiffusersCodec:
             raise ValueError(f"unsupported VAE class {class_name}; supported: {sorted(VAE_KINDS)}")
         self.kind = VAE_KINDS[class_name]
         config = model.config
-        if config.get("in_channels", 3) != 3 or config.get("out_channels", 3) != 3:
+        # Wan2.2's VAE patchifies 2x2 pixels first: it takes 3 * patch_size**2 channels
+        rgb_channels = 3 * (config.get("patch_size") or 1) ** 2 if self.kind == "wan" else 3
+        if config.get("in_channels", 3) != rgb_channels or config.get("out_channels", 3) != (
+            rgb_channels
+        ):
             raise ValueError(
-                f"{class_name} must map 3 channels to 3, got in/out channels "
-                f"{config.get('in_channels')}/{config.get('out_channels')}"
+                f"{class_name} must map {rgb_channels} channels to {rgb_channels} (RGB), got "
+                f"in/out channels {config.get('in_channels')}/{config.get('out_channels')}"
             )
         self.name = name
         self.factor = _vae_factor(self.kind, config)
         self.channels = int(config.z_dim if self.kind == "wan" else config.latent_channels)
+        # a video VAE's frames per latent frame after the first (None: an image codec)
+        self.temporal_factor: int | None = (
+            2 ** sum(config.temperal_downsample) if self.kind == "wan" else None
+        )
         offset, gain = _latent_normalisation(self.kind, config, self.channels)
         if self.kind != "wan":
             model = model.to(memory_format=torch.channels_last)
@@ -332,6 +340,39 @@ class DiffusersCodec:
             else:
                 image = self.model.decode(z.contiguous(memory_format=torch.channels_last)).sample
             return ((image.float() + 1.0) * 0.5).clamp_(0.0, 1.0).contiguous()
+
+    def encode_video(self, rgb: Tensor) -> Tensor:
+        """A video VAE's encode of frames rgb (N,3,H,W) float32 in [0,1], N = 1 + k *
+        temporal_factor -> normalised latent frames (1 + k, C, H/f, W/f) float32: the first
+        frame on its own, then one latent frame per temporal_factor frames (causal)."""
+        tf = self._temporal("encode_video")
+        check_rgb(rgb, self.factor, caller="encode_video")
+        if (rgb.shape[0] - 1) % tf:
+            raise ValueError(f"encode_video expects 1 + k * {tf} frames, got {rgb.shape[0]}")
+        with torch.inference_mode():
+            x = (rgb.to(self.device) * 2.0 - 1.0).to(self.dtype)
+            raw = self.model.encode(x.permute(1, 0, 2, 3)[None]).latent_dist.mode()[0]
+            offset, gain = self._normalisation(raw.device)
+            return ((raw.float().permute(1, 0, 2, 3) - offset) * gain).contiguous()
+
+    def decode_video(self, latent: Tensor) -> Tensor:
+        """A video VAE's decode of latent frames (T,C,h,w) float32 -> frames
+        (1 + (T - 1) * temporal_factor, 3, h*f, w*f) float32 in [0, 1], decoded together
+        (each latent frame after the first stands for temporal_factor frames)."""
+        self._temporal("decode_video")
+        check_latent(latent, self.channels, caller="decode_video")
+        with torch.inference_mode():
+            offset, gain = self._normalisation(self.device)
+            z = (latent.to(self.device) / gain + offset).to(self.dtype)
+            video = self.model.decode(z.permute(1, 0, 2, 3)[None]).sample[0]
+            return ((video.float().permute(1, 0, 2, 3) + 1.0) * 0.5).clamp_(0.0, 1.0).contiguous()
+
+    def _temporal(self, caller: str) -> int:
+        if self.temporal_factor is None:
+            raise ValueError(
+                f"{caller}: {type(self.model).__name__} is an image VAE, not a video one"
+            )
+        return self.temporal_factor
 
     def _normalisation(self, device: torch.device) -> tuple[Tensor, Tensor]:
         """offset and gain as (C,1,1) on device."""

@@ -168,8 +168,9 @@ class InpaintGenerator:
         return torch.where(known[None], z, x[0])
 
 
-def pipeline_folder(path_or_id: str | os.PathLike) -> Path:
-    """A local pipeline folder, or the cached snapshot of a Hub id (never downloaded)."""
+def pipeline_folder(path_or_id: str | os.PathLike, what: str = "inpainting pipeline") -> Path:
+    """A local pipeline folder, or the cached snapshot of a Hub id (never downloaded);
+    `what` names it in the error."""
     folder = Path(path_or_id).expanduser()
     if folder.is_dir():
         return folder
@@ -177,14 +178,14 @@ def pipeline_folder(path_or_id: str | os.PathLike) -> Path:
 
     source = os.fspath(path_or_id)
     if _looks_like_path(source):
-        raise FileNotFoundError(f"inpainting pipeline folder {folder} does not exist")
+        raise FileNotFoundError(f"{what} folder {folder} does not exist")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(source, local_files_only=True))
     except Exception as e:  # huggingface_hub raises several types for "not cached"
         raise FileNotFoundError(
-            f"inpainting pipeline {source!r} is neither a local folder nor in the Hugging Face "
+            f"{what} {source!r} is neither a local folder nor in the Hugging Face "
             f"cache ({type(e).__name__}); nothing is downloaded at run time. Download it with "
             f"`hf download {source} --local-dir models/{source.split('/')[-1]}` and pass that "
             "folder (or run `hf download` without --local-dir to fill the cache)."

@@ -8,6 +8,7 @@ codec
     pca:<file.safetensors>             a PCACodec written by PCACodec.save
     taesd-random[:<channels>]          TAESD architecture, random weights (benchmarks only)
     diffusers:<path or id>             a diffusers VAE (DiffusersCodec)
+    wan-random[:tiny|full]             a Wan2.2 video VAE with random weights (tests, benchmarks)
 depth
     embedded                           the embedded depth prior (engine.models.depth)
     file:<path>                        a depth file given with the photo
@@ -15,6 +16,8 @@ depth
 generator
     embedded                           exemplar-based latent completion (no weights)
     diffusers-inpaint:<path or id>     a Stable Diffusion inpainting pipeline's UNet
+    diffusers-wan-vace:<path or id>    a Wan VACE video transformer, segment-level (wan_vace.py);
+                                       random-tiny / random-full: random weights (timing only)
 refiner (turns a readout into the latent the codec would give for the view)
     auto                               embedded for the embedded codec, none for the others
     embedded[:<weights.safetensors>]   the shipped refiner (engine.models.refiner)
@@ -30,6 +33,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import torch
+
 from engine.assets import MODELS
 from engine.models.codec import Codec, DiffusersCodec, PCACodec, TAESDCodec
 
@@ -38,9 +43,15 @@ CODEC_FORMS = (
     "pca:<file.safetensors>",
     "taesd-random[:<channels>]",
     "diffusers:<path or id>",
+    "wan-random[:tiny|full]",
 )
 DEPTH_FORMS = ("embedded", "file:<path>", "transformers:<path or id>")
-GENERATOR_FORMS = ("embedded", "exemplar", "diffusers-inpaint:<path or id>")
+GENERATOR_FORMS = (
+    "embedded",
+    "exemplar",
+    "diffusers-inpaint:<path or id>",
+    "diffusers-wan-vace:<path or id>",
+)
 REFINER_FORMS = ("auto", "embedded[:<weights.safetensors>]", "none")
 TRAIN_REFINER = "python -m engine.train.refiner"
 
@@ -49,8 +60,10 @@ TRAIN_CODEC = "python -m engine.train.codec"
 EMBEDDED_CODEC_WEIGHTS = MODELS / "codec-embedded.safetensors"
 
 
-def make_codec(name: str) -> Codec:
-    """The codec a backend name stands for; ValueError listing the valid forms if unknown."""
+def make_codec(name: str, device: str | torch.device | None = None) -> Codec:
+    """The codec a backend name stands for; ValueError listing the valid forms if unknown.
+    device: where a diffusers VAE runs (float32 there, as the Wan pipelines keep their VAE);
+    the embedded and PCA codecs stay on the CPU."""
     kind, arg = _split(name, "codec")
     if kind == "embedded":
         embedded = _embedded_codec_module()
@@ -73,7 +86,15 @@ def make_codec(name: str) -> Codec:
         codec.name = f"taesd-random:{codec.channels}"
         return codec
     if kind == "diffusers" and arg:
-        return DiffusersCodec.from_pretrained(arg)
+        return DiffusersCodec.from_pretrained(arg, device=device)
+    if kind == "wan-random" and arg in ("", "tiny", "full"):
+        from diffusers import AutoencoderKLWan
+
+        from engine.models.wan_vace import ARCHITECTURES
+
+        torch.manual_seed(0)
+        model = AutoencoderKLWan(**ARCHITECTURES[arg or "tiny"].vae_config())
+        return DiffusersCodec(model.to(device or "cpu"), name=f"wan-random:{arg or 'tiny'}")
     raise _unknown(name, "codec", CODEC_FORMS)
 
 
@@ -108,6 +129,10 @@ def make_generator(name: str, **kw):
         from engine.models.diffusers_inpaint import InpaintGenerator
 
         return InpaintGenerator.from_pretrained(arg, **kw)
+    if kind == "diffusers-wan-vace" and arg:
+        from engine.models.wan_vace import WanVaceGenerator
+
+        return WanVaceGenerator.from_pretrained(arg, **kw)
     raise _unknown(name, "generator", GENERATOR_FORMS)
 
 
@@ -179,6 +204,11 @@ def available_backends() -> dict[str, list[dict]]:
             "diffusers VAE (AutoencoderKL, AutoencoderTiny, Wan) from a folder or the HF cache",
             diffusers,
         ),
+        _entry(
+            CODEC_FORMS[4],
+            "Wan2.2 video VAE architecture with random weights: tests and benchmarks only",
+            diffusers,
+        ),
     ]
     depth = [
         _entry(DEPTH_FORMS[0], "the embedded depth prior; no download", depth_module),
@@ -208,6 +238,14 @@ def available_backends() -> dict[str, list[dict]]:
             GENERATOR_FORMS[2],
             "Stable Diffusion inpainting UNet (9 channels) from a folder or the HF cache",
             diffusers,
+        ),
+        _entry(
+            GENERATOR_FORMS[3],
+            "Wan VACE video transformer (Mirage's generator): a whole segment at once, the "
+            "memory's readouts as its context; the codec must be its own Wan VAE "
+            "(diffusers:<the same folder>); random-tiny / random-full: random weights",
+            diffusers,
+            needs=wan_vace_needs(),
         ),
     ]
     from engine.models.refiner import DEFAULT_WEIGHTS as refiner_weights
@@ -240,13 +278,38 @@ def _unknown(name: str, what: str, forms: tuple[str, ...]) -> ValueError:
     return ValueError(f"unknown {what} backend {name!r}; valid forms: {', '.join(forms)}")
 
 
-def _entry(form: str, description: str, missing: str | None) -> dict:
+def _entry(form: str, description: str, missing: str | None, needs: str | None = None) -> dict:
     return {
         "form": form,
         "description": description,
         "available": missing is None,
         "missing": missing,
+        "needs": needs,
     }
+
+
+WAN_WEIGHTS_HINT = (
+    "the weights: a diffusers Wan VACE pipeline folder (transformer/, vae/, scheduler/, "
+    "text_encoder/, tokenizer/) on disk, named as diffusers-wan-vace:<folder> and "
+    "diffusers:<folder>; for example `hf download Wan-AI/Wan2.1-VACE-1.3B-diffusers "
+    "--local-dir models/Wan2.1-VACE-1.3B` (the README's \"Running Mirage's own model\")"
+)
+
+
+def wan_vace_needs() -> str | None:
+    """What a real (not random) Wan VACE model needs that this machine lacks, and how to get
+    it: a GPU, and always the weights folder (it is named, not found)."""
+    needs = []
+    mps = getattr(torch.backends, "mps", None)
+    if not torch.cuda.is_available() and not (mps is not None and mps.is_available()):
+        build = "a CPU-only build" if torch.version.cuda is None else "no GPU visible"
+        needs.append(
+            f"a GPU: torch {torch.__version__} sees none ({build}); Wan2.2-5B in bfloat16 "
+            "wants a CUDA GPU with 24 GB or more (offload=model for less); on the CPU only "
+            "random-tiny is practical"
+        )
+    needs.append(WAN_WEIGHTS_HINT)
+    return "; ".join(needs)
 
 
 def _missing_package(package: str) -> str | None:

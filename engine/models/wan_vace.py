@@ -35,6 +35,7 @@ layout of Wan2.1-VACE-1.3B's 30 layers; Mirage's own branch may differ.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,9 +205,10 @@ class WanVaceGenerator:
             raise FileNotFoundError(
                 f"{root} has no transformer/config.json: not a diffusers Wan VACE pipeline folder"
             )
-        transformer = WanVACETransformer3DModel.from_pretrained(
-            root / "transformer", torch_dtype=dtype
-        )
+        # with accelerate the weights load straight into dtype (half the host memory of a
+        # float32 load); without it diffusers refuses torch_dtype here, and cast() does it after
+        direct = {"torch_dtype": dtype} if importlib.util.find_spec("accelerate") else {}
+        transformer = WanVACETransformer3DModel.from_pretrained(root / "transformer", **direct)
         notes: list[str] = []
         embeds = folder_prompt_embeds(root, prompt, int(transformer.config.text_dim), notes)
         vae_config = root / "vae" / "config.json"

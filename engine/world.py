@@ -836,7 +836,7 @@ class World:
         if self.config.dynamic_filter:
             write &= consistent_tokens(z, depths_t, latent_cams)
         t4 = time.perf_counter()
-        video = self.codec.decode_video(z)  # (1 + k tf, 3, H, W)
+        video = self.codec.decode_video(z)  # type: ignore[union-attr]  # check_video_pair
         t5 = time.perf_counter()
         for j in range(1, k + 1):
             middle = video[(j - 1) * tf + 1 + tf // 2]  # the pixel frame nearest the pose

@@ -244,7 +244,7 @@ def available_backends() -> dict[str, list[dict]]:
             "Wan VACE video transformer (Mirage's generator): a whole segment at once, the "
             "memory's readouts as its context; the codec must be its own Wan VAE "
             "(diffusers:<the same folder>); random-tiny / random-full: random weights",
-            diffusers,
+            diffusers or _missing_package("accelerate"),
             needs=wan_vace_needs(),
         ),
     ]

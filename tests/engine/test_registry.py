@@ -110,7 +110,7 @@ def test_available_backends_lists_every_form():
     assert [b["form"] for b in backends["codec"]] == list(CODEC_FORMS)
     assert [b["form"] for b in backends["depth"]] == list(DEPTH_FORMS)
     for entry in backends["codec"] + backends["depth"]:
-        assert set(entry) == {"form", "description", "available", "missing"}
+        assert set(entry) == {"form", "description", "available", "missing", "needs"}
         assert entry["description"]
         assert entry["available"] == (entry["missing"] is None)
     by_form = {b["form"]: b for b in backends["codec"] + backends["depth"]}

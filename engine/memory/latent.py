@@ -35,6 +35,17 @@ Beyond the paper:
 
 World up is -y of the first camera that writes to the memory; the ground frame of the
 minimap is (right, forward) of that camera, projected on the ground plane.
+
+Device: the memory lives on one torch device (`device=`, the CPU by default; `to(device)`
+moves it): every entry column, the chunk index, the int8 scales, the sky dome and the
+scratch buffers, and every tensor it makes while writing or reading. Tensors given to its
+public methods (latent, depth, masks, points, ids, boxes) may be on any device and are
+moved there; what it returns (Readout, entries, positions, occupancy) is on its device.
+Two things stay on the CPU by design: the Camera (float64 CPU matrices, converted where
+used) and the GroundFrame (four float64 3-vectors, public to callers that work on the CPU;
+its methods compute on the device of what they are given). save() always writes CPU
+tensors; load(path, device=...) reads onto a device. The memory computes partly in float64
+(positions, footprints, angles), so it needs a device with float64 (the CPU, CUDA; not MPS).
 """
 
 from __future__ import annotations
@@ -94,12 +105,14 @@ def token_footprints(camera: Camera, depth: torch.Tensor) -> torch.Tensor:
     within SURFACE_STEP of each other), at least its frontal size d / sqrt(fx fy) and at most
     FOOT_SPREAD times that. A token of a surface seen at a grazing angle (a floor, a ceiling)
     spans more than its frontal size; a readout from nearer must cover all of that.
-    Returns (h, w) float64, 0 where the depth is not a finite positive value."""
+    Returns (h, w) float64 on the device of depth, 0 where the depth is not a finite
+    positive value."""
     h, w = depth.shape
     d = depth.double()
     valid = torch.isfinite(d) & (d > 0)
     d0 = torch.where(valid, d, 0.0)
-    pts = camera.unproject(camera.pixel_grid(torch.float64).reshape(-1, 2), d0.reshape(-1))
+    grid = camera.pixel_grid(torch.float64).to(d0.device)  # the camera makes it on the CPU
+    pts = camera.unproject(grid.reshape(-1, 2), d0.reshape(-1))
     pts = pts.reshape(h, w, 3)
     frontal = d0 / math.sqrt(camera.fx * camera.fy)
     reach = frontal.clone()
@@ -142,10 +155,11 @@ class Readout:
 
     def __post_init__(self) -> None:
         h, w = self.known.shape
+        dev = self.known.device
         if self.offset is None:
-            self.offset = torch.zeros(2, h, w)
+            self.offset = torch.zeros(2, h, w, device=dev)
         if self.scale is None:
-            self.scale = torch.ones(h, w)
+            self.scale = torch.ones(h, w, device=dev)
 
     @property
     def holes(self) -> torch.Tensor:
@@ -179,7 +193,11 @@ class Occupancy:
 
 @dataclass
 class GroundFrame:
-    """Origin and axes of the world's ground plane, from the first camera."""
+    """Origin and axes of the world's ground plane, from the first camera.
+
+    Kept on the CPU (like the Camera it comes from) whatever the memory's device: callers
+    use it with CPU data (trajectories, the minimap). to_ground and angles compute on the
+    device of their argument."""
 
     origin: torch.Tensor  # (3,) float64
     right: torch.Tensor  # (3,) float64, unit
@@ -195,16 +213,18 @@ class GroundFrame:
 
     def to_ground(self, points: torch.Tensor) -> torch.Tensor:
         """World points (N, 3) -> ground coordinates (N, 2): (right, forward)."""
-        d = points.double() - self.origin
-        return torch.stack([d @ self.right, d @ self.forward], 1)
+        dev = points.device
+        d = points.double() - self.origin.to(dev)
+        return torch.stack([d @ self.right.to(dev), d @ self.forward.to(dev)], 1)
 
     def angles(self, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """World directions (N, 3) -> azimuth in (-pi, pi] (0 = forward, + = right) and
         elevation in [-pi/2, pi/2] above the horizon."""
         d = directions.double()
         d = d / d.norm(dim=1, keepdim=True)
-        az = torch.atan2(d @ self.right, d @ self.forward)
-        el = torch.asin((d @ self.up).clamp(-1, 1))
+        right, forward, up = (v.to(d.device) for v in (self.right, self.forward, self.up))
+        az = torch.atan2(d @ right, d @ forward)
+        el = torch.asin((d @ up).clamp(-1, 1))
         return az, el
 
     def to_dict(self) -> dict:
@@ -247,6 +267,7 @@ class LatentMemory:
         depth_tolerance: float = 0.05,
         max_weight: int = 16,
         sky_resolution: tuple[int, int] = (64, 128),
+        device: torch.device | str = "cpu",
     ):
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
@@ -266,7 +287,6 @@ class LatentMemory:
         self.sky_resolution = tuple(sky_resolution)
         self.segment = 0  # the newest segment id written; new entries get it by default
         self.frame: GroundFrame | None = None
-        self.scale = torch.zeros(channels, dtype=torch.float32)  # int8 step per channel
         self.store = ChunkStore(
             chunk_size,
             {
@@ -276,8 +296,26 @@ class LatentMemory:
                 "foot": (torch.uint8, ()),
             },
             quantize=True,
+            device=device,
         )
-        self.sky = SkyDome(channels, self.sky_resolution, torch.float16, max_weight)
+        dev = self.store.device
+        self.scale = torch.zeros(channels, dtype=torch.float32, device=dev)  # int8 step / channel
+        self.sky = SkyDome(channels, self.sky_resolution, torch.float16, max_weight, dev)
+
+    # -- device -------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        """The device every array of the memory lives on."""
+        return self.store.device
+
+    def to(self, device: torch.device | str) -> LatentMemory:
+        """Move the memory (entries, chunk index, scales, sky dome; scratch is made anew) to
+        device, in place, and return it. Entry ids and contents do not change."""
+        self.store.to(device)
+        self.scale = self.scale.to(self.store.device)
+        self.sky.to(self.store.device)
+        return self
 
     # -- size ---------------------------------------------------------------------------
 
@@ -305,7 +343,8 @@ class LatentMemory:
         latent grid (w, h) if it is not already; keep (h, w) bool, False for tokens that
         must not be written (dynamic objects); sky (h, w) bool, tokens for the sky dome;
         segment: the segment id the entries get. rgb (the decoded frame) is not used: this
-        memory keeps latents (SceneMemory: the RGB memory keeps colours).
+        memory keeps latents (SceneMemory: the RGB memory keeps colours). Tensors on another
+        device than the memory's are moved to it.
         """
         wr = self._check(latent, depth, camera, keep, sky)
         stats = WriteStats(dropped=wr.dropped)
@@ -343,7 +382,7 @@ class LatentMemory:
         if not bool(mask.any()):
             return 0
         cam = wr.camera
-        uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[mask]
+        uv = cam.pixel_grid(torch.float64).to(self.device).reshape(-1, 2)[mask]
         depth = wr.depth[mask].double()
         xyz = cam.unproject(uv, depth).float()
         # the world size of each token, from the whole frame's depth (neighbours that are not
@@ -361,8 +400,11 @@ class LatentMemory:
     ) -> int:
         """Append entries given directly as world points xyz (N, 3) and latents (N, C),
         without fusion (for importers and benchmarks); footprint (N,) world sides of their
-        tokens, unknown (each read as one latent pixel) when not given. Returns N."""
-        xyz, feats = torch.as_tensor(xyz).float(), torch.as_tensor(latent).float()
+        tokens, unknown (each read as one latent pixel) when not given. Returns N. Tensors
+        on another device are moved to the memory's."""
+        dev = self.device
+        xyz = torch.as_tensor(xyz, device=dev).float()
+        feats = torch.as_tensor(latent, device=dev).float()
         n = xyz.shape[0]
         if xyz.shape != (n, 3) or feats.shape != (n, self.channels):
             raise ValueError(
@@ -378,9 +420,9 @@ class LatentMemory:
         if self.frame is None and n:
             raise ValueError("insert needs a ground frame: lift a frame first or set memory.frame")
         if footprint is None:
-            foot = torch.zeros(n, dtype=torch.uint8)
+            foot = torch.zeros(n, dtype=torch.uint8, device=dev)
         else:
-            footprint = torch.as_tensor(footprint).reshape(-1)
+            footprint = torch.as_tensor(footprint, device=dev).reshape(-1)
             if footprint.shape != (n,) or not bool((footprint > 0).all()):
                 raise ValueError(f"insert: footprint must be (N,) positive sides, N = {n}")
             foot = encode_footprint(footprint)
@@ -389,17 +431,19 @@ class LatentMemory:
             xyz,
             {
                 "feat": self._quantize(feats),
-                "segment": torch.full((n,), seg, dtype=torch.int16),
-                "weight": torch.ones(n, dtype=torch.uint8),
+                "segment": torch.full((n,), seg, dtype=torch.int16, device=dev),
+                "weight": torch.ones(n, dtype=torch.uint8, device=dev),
                 "foot": foot,
             },
         )
         return n
 
     def _check(self, latent, depth, camera, keep, sky) -> _Write:
-        """Validate one write's inputs; raise ValueError naming what is wrong."""
-        latent = torch.as_tensor(latent)
-        depth = torch.as_tensor(depth)
+        """Validate one write's inputs, moved to the memory's device; raise ValueError naming
+        what is wrong."""
+        dev = self.device
+        latent = torch.as_tensor(latent, device=dev)
+        depth = torch.as_tensor(depth, device=dev)
         if latent.ndim != 3 or latent.shape[0] != self.channels:
             raise ValueError(
                 f"latent must have shape (C={self.channels}, h, w), got {tuple(latent.shape)}"
@@ -415,7 +459,7 @@ class LatentMemory:
         for name, m in (("keep", keep), ("sky", sky)):
             if m is None:
                 continue
-            m = torch.as_tensor(m)
+            m = torch.as_tensor(m, device=dev)
             if m.shape != (h, w) or m.dtype != torch.bool:
                 raise ValueError(
                     f"{name} must be a bool mask of shape ({h}, {w}), "
@@ -427,7 +471,7 @@ class LatentMemory:
         if (camera.width, camera.height) != (w, h):
             camera = camera.scaled(w, h)
         depth = depth.float()
-        keep_m = masks.get("keep", torch.ones(h, w, dtype=torch.bool))
+        keep_m = masks.get("keep", torch.ones(h, w, dtype=torch.bool, device=dev))
         if "sky" in masks:
             sky_m = masks["sky"] & keep_m
         else:
@@ -468,7 +512,7 @@ class LatentMemory:
         if len(self.store):
             old = self._dequantize(self.store.column("feat"))
             self.scale = new
-            self._set_features(torch.arange(len(self.store)), old)
+            self._set_features(torch.arange(len(self.store), device=self.device), old)
         self.scale = new
 
     def _quantize(self, feats: torch.Tensor) -> torch.Tensor:
@@ -491,7 +535,8 @@ class LatentMemory:
     def readout(self, camera: Camera) -> Readout:
         """Project every visible entry into camera, each covering the latent pixels its
         footprint covers there; per pixel the nearest surface wins, and on it the entry whose
-        centre is nearest (store.footprint_zbuffer); holes stay zero."""
+        centre is nearest (store.footprint_zbuffer); holes stay zero. The Readout is on the
+        memory's device."""
         w, h = camera.width, camera.height
         hw = w * h
         proj = self.store.project(camera)
@@ -499,13 +544,14 @@ class LatentMemory:
         splats = footprint_zbuffer(proj, side, camera, SURFACE_STEP)
         ids = splats.ids
         known = ids >= 0
-        latent = torch.zeros(hw, self.channels)
+        dev = self.device
+        latent = torch.zeros(hw, self.channels, device=dev)
         latent[known] = self._dequantize(self.store.column("feat", ids[known]))
         depth = splats.z
-        sky = torch.zeros(hw, dtype=torch.bool)
+        sky = torch.zeros(hw, dtype=torch.bool, device=dev)
         if self.sky.allocated and not bool(known.all()):
             holes = ~known
-            dirs = camera.ray_directions(torch.float64).reshape(-1, 3)[holes]
+            dirs = camera.ray_directions(torch.float64).to(dev).reshape(-1, 3)[holes]
             values, seen = self.sky.read(self.frame, dirs)
             sky[holes] = seen
             latent[sky] = values[seen]
@@ -523,8 +569,9 @@ class LatentMemory:
     def entries(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the inspector shows about entries ids (n,) (e.g. Readout.ids[known]):
         xyz (n, 3), latent (n, C), segment (n,), age in segments (n,), weight (n,),
-        footprint (n,) world side of the token when written (0: unknown)."""
-        ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
+        footprint (n,) world side of the token when written (0: unknown). On the memory's
+        device."""
+        ids = torch.as_tensor(ids, dtype=torch.int64, device=self.device).reshape(-1)
         if ids.numel() and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(
                 f"entry ids must be in [0, {len(self)}), "
@@ -568,19 +615,21 @@ class LatentMemory:
         """Entry counts on a grid of the ground plane, seen from above (see Occupancy).
 
         resolution: int (square) or (rows, cols); extent: (x0, x1, y0, y1) in ground
-        coordinates, by default the bounds of all entries plus a 5% margin.
+        coordinates, by default the bounds of all entries plus a 5% margin. On the memory's
+        device.
         """
         return occupancy(self.frame, self.store, resolution, extent, self.store.column("segment"))
 
     def positions(self) -> torch.Tensor:
-        """World positions (N, 3) float32 of the entries, in entry-id order."""
+        """World positions (N, 3) float32 of the entries, in entry-id order, on the memory's
+        device."""
         return self.store.positions()
 
     # -- removing -----------------------------------------------------------------------
 
     def erase(self, box=None, ids=None) -> int:
         """Remove entries inside an axis-aligned world box ((x0, y0, z0), (x1, y1, z1))
-        and/or with the given entry ids. Returns how many were removed."""
+        and/or with the given entry ids (on any device). Returns how many were removed."""
         return erase(self.store, box, ids)
 
     def _enforce_budget(self, camera: Camera) -> int:
@@ -589,10 +638,11 @@ class LatentMemory:
         per_entry = max(1, self.store.nbytes // max(1, len(self)))
         target = int(0.9 * self.budget_bytes)
         n_evict = min(len(self), math.ceil((self.nbytes - target) / per_entry))
-        dist = (self.store.positions().double() - camera.position).norm(dim=1)
+        position = camera.position.to(self.device)
+        dist = (self.store.positions().double() - position).norm(dim=1)
         w = self.store.column("weight").double()
         score = dist / (1 + torch.log2(w))
-        drop = torch.zeros(len(self), dtype=torch.bool)
+        drop = torch.zeros(len(self), dtype=torch.bool, device=self.device)
         drop[torch.topk(score, n_evict).indices] = True
         self.store.filter(~drop)
         return n_evict
@@ -602,7 +652,7 @@ class LatentMemory:
     def _write_sky(self, wr: _Write) -> int:
         if not bool(wr.sky.any()):
             return 0
-        dirs = wr.camera.ray_directions(torch.float64).reshape(-1, 3)[wr.sky]
+        dirs = wr.camera.ray_directions(torch.float64).to(self.device).reshape(-1, 3)[wr.sky]
         return self.sky.write(self.frame, dirs, wr.latent[wr.sky])
 
     # -- persistence --------------------------------------------------------------------
@@ -619,17 +669,20 @@ class LatentMemory:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the memory to one safetensors file, atomically (temp file + rename)."""
+        """Write the memory to one safetensors file, atomically (temp file + rename). The file
+        holds CPU tensors whatever the memory's device."""
         arrays = self.store.state()
         arrays["scale"] = self.scale
         arrays.update(self.sky.state())
         write_memory_file(path, arrays, FORMAT, VERSION, self)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, codec: object = None) -> LatentMemory:
-        """Read a memory written by save(); refuse a foreign or damaged file clearly. codec
-        is not used: the tokens are the codec's latents already (SceneMemory: the RGB
-        memory needs it)."""
+    def load(
+        cls, path: str | os.PathLike, codec: object = None, device: torch.device | str = "cpu"
+    ) -> LatentMemory:
+        """Read a memory written by save() onto device; refuse a foreign or damaged file
+        clearly. codec is not used: the tokens are the codec's latents already (SceneMemory:
+        the RGB memory needs it)."""
         path = Path(path)
         header, arrays = read_memory_file(path, FORMAT, "a latent memory")
         version, cfg = header["version"], header["config"]
@@ -650,6 +703,7 @@ class LatentMemory:
                 depth_tolerance=cfg["depth_tolerance"],
                 max_weight=cfg["max_weight"],
                 sky_resolution=tuple(cfg["sky_resolution"]),
+                device=device,
             )
             mem.store.load_state(arrays)
             scale = arrays.get("scale")
@@ -657,7 +711,7 @@ class LatentMemory:
                 raise ValueError(f"array 'scale' must be float32 of shape ({mem.channels},)")
             if not bool((torch.isfinite(scale) & (scale >= 0)).all()):
                 raise ValueError("array 'scale' has negative or non-finite values")
-            mem.scale = scale
+            mem.scale = scale.to(mem.device)
             mem.sky.load_state(arrays)
             mem.segment = int(header["segment"])
             if header.get("frame") is not None:
@@ -680,13 +734,16 @@ def occupancy(
     """A point store's entries counted on a grid of the ground plane (see Occupancy); the
     latest of `segments` (N,), one per entry, per cell, or -1 everywhere without them.
     resolution: int (square) or (rows, cols); extent: (x0, x1, y0, y1) in ground
-    coordinates, by default the bounds of all entries plus a 5% margin."""
+    coordinates, by default the bounds of all entries plus a 5% margin. On the store's
+    device."""
     rows, cols = (resolution, resolution) if isinstance(resolution, int) else resolution
     if rows < 1 or cols < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
+    dev = store.device
     if frame is None or len(store) == 0:
         ext = tuple(extent) if extent is not None else (-1.0, 1.0, -1.0, 1.0)
-        return Occupancy(torch.zeros(rows, cols), torch.full((rows, cols), -1), ext)
+        empty = torch.zeros(rows, cols, device=dev)
+        return Occupancy(empty, torch.full((rows, cols), -1, device=dev), ext)
     g = frame.to_ground(store.positions())
     if extent is None:
         lo, hi = g.min(0).values, g.max(0).values
@@ -705,7 +762,7 @@ def occupancy(
     inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
     cell = (row * cols + col)[inside]
     count = torch.bincount(cell, minlength=rows * cols).float()
-    seg = torch.full((rows * cols,), -1, dtype=torch.int64)
+    seg = torch.full((rows * cols,), -1, dtype=torch.int64, device=dev)
     if segments is not None:
         seg.scatter_reduce_(0, cell, segments.long()[inside], "amax")
     return Occupancy(count.reshape(rows, cols), seg.reshape(rows, cols), (x0, x1, y0, y1))
@@ -713,19 +770,20 @@ def occupancy(
 
 def erase(store, box=None, ids=None) -> int:
     """Remove a point store's entries inside an axis-aligned world box ((x0, y0, z0),
-    (x1, y1, z1)) and/or with the given entry ids. Returns how many were removed."""
+    (x1, y1, z1)) and/or with the given entry ids (on any device: moved to the store's).
+    Returns how many were removed."""
     if box is None and ids is None:
         raise ValueError("erase needs a box or entry ids")
-    n_entries = len(store)
-    drop = torch.zeros(n_entries, dtype=torch.bool)
+    n_entries, dev = len(store), store.device
+    drop = torch.zeros(n_entries, dtype=torch.bool, device=dev)
     if box is not None:
-        lo, hi = (torch.as_tensor(b, dtype=torch.float32).reshape(3) for b in box)
+        lo, hi = (torch.as_tensor(b, dtype=torch.float32, device=dev).reshape(3) for b in box)
         if not bool((hi >= lo).all()):
             raise ValueError(f"box must be (min corner, max corner), got {box}")
         xyz = store.positions()
         drop |= ((xyz >= lo) & (xyz <= hi)).all(1)
     if ids is not None:
-        ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
+        ids = torch.as_tensor(ids, dtype=torch.int64, device=dev).reshape(-1)
         if ids.numel() and (ids.min() < 0 or ids.max() >= n_entries):
             raise ValueError(f"entry ids must be in [0, {n_entries})")
         drop[ids] = True

@@ -9,6 +9,9 @@ RGB memory the decoded colours `rgb`, decoding the latent itself when not given)
 Each saves itself to one file in its own format (`save`) and reads it back (`load`, given
 the world's codec, which the RGB memory encodes its readout with), so engine.io saves and
 loads worlds with either kind.
+Each lives on one torch device (`device`; `to(device)` moves it and returns it): tensors
+given to it are moved there and what it returns is there; its file holds CPU tensors and
+`load(..., device=)` reads it onto a device.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ class SceneMemory(Protocol):
     readout_is_encoded: bool  # the readout is an encoded rendering: nothing to refine
 
     def __len__(self) -> int: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def to(self, device: torch.device | str) -> SceneMemory: ...
 
     @property
     def nbytes(self) -> int: ...
@@ -75,4 +83,6 @@ class SceneMemory(Protocol):
     def save(self, path: str | os.PathLike[str]) -> None: ...
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], codec: Any = None) -> SceneMemory: ...
+    def load(
+        cls, path: str | os.PathLike[str], codec: Any = None, device: torch.device | str = "cpu"
+    ) -> SceneMemory: ...

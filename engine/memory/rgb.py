@@ -16,6 +16,11 @@ otherwise from codec.decode(latent).
 
 Saved like the latent memory (engine.io saves a world with either): one safetensors file,
 format "latentscape.rgb_memory" version 1, see RGBMemory.save.
+
+Device: like the latent memory, it lives on one device (`device=`, the CPU by default;
+`to(device)`): points, sky dome, rasters; inputs are moved there and readouts come back
+there. The codec stays where it is: the frame it decodes and the latent it encodes are
+moved between its device and the memory's.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class RGBMemory:
         depth_tolerance: float = 0.05,
         known_fraction: float = 0.5,
         sky_resolution: tuple[int, int] = (512, 1024),
+        device: torch.device | str = "cpu",
     ):
         self.codec = codec
         self.channels = codec.channels
@@ -83,11 +89,27 @@ class RGBMemory:
         self.segment = 0  # the newest segment id written; new points get it by default
         self.frame: GroundFrame | None = None
         self.store = ChunkStore(
-            chunk_size, {"rgb": (torch.uint8, (3,)), "segment": (torch.int16, ())}, quantize=False
+            chunk_size,
+            {"rgb": (torch.uint8, (3,)), "segment": (torch.int16, ())},
+            quantize=False,
+            device=device,
         )
-        self.sky = SkyDome(3, sky_resolution, torch.uint8)
+        self.sky = SkyDome(3, sky_resolution, torch.uint8, device=self.store.device)
         self.last_raster: torch.Tensor | None = None  # (3, H, W) of the latest readout
         self.last_timing: dict[str, float] = {}  # seconds spent in its two stages
+
+    @property
+    def device(self) -> torch.device:
+        """The device the points, the sky dome and the readouts live on."""
+        return self.store.device
+
+    def to(self, device: torch.device | str) -> RGBMemory:
+        """Move the memory to device, in place, and return it (the codec is not moved)."""
+        self.store.to(device)
+        self.sky.to(self.store.device)
+        if self.last_raster is not None:
+            self.last_raster = self.last_raster.to(self.store.device)
+        return self
 
     def __len__(self) -> int:
         return len(self.store)
@@ -127,7 +149,8 @@ class RGBMemory:
     def _write(
         self, latent, depth, camera: Camera, keep, sky, segment: int | None, rgb, fuse: bool
     ) -> WriteStats:
-        latent = torch.as_tensor(latent).float()
+        dev = self.device
+        latent = torch.as_tensor(latent, device=dev).float()
         if latent.ndim != 3 or latent.shape[0] != self.channels:
             raise ValueError(
                 f"latent must have shape (C={self.channels}, h, w), got {tuple(latent.shape)}"
@@ -138,16 +161,22 @@ class RGBMemory:
             raise ValueError(f"segment id must be in [0, 32767], got {seg}")
         if rgb is None:
             rgb = self.codec.decode(latent[None])[0]
-        rgb = torch.as_tensor(rgb).float()
+        rgb = torch.as_tensor(rgb, device=dev).float()
         if rgb.shape != (3, *size):
             raise ValueError(
                 f"rgb must have shape (3, {size[0]}, {size[1]}), got {tuple(rgb.shape)}"
             )
-        depth = _to_pixels(torch.as_tensor(depth).float(), size)
+        depth = _to_pixels(torch.as_tensor(depth, device=dev).float(), size)
         if depth.shape != size:
             raise ValueError(f"depth must have shape {size} (or the latent grid's)")
-        keep_m = torch.ones(size, dtype=torch.bool) if keep is None else _to_pixels(keep, size)
-        sky_m = (depth == math.inf) if sky is None else _to_pixels(sky, size)
+        if keep is None:
+            keep_m = torch.ones(size, dtype=torch.bool, device=dev)
+        else:
+            keep_m = _to_pixels(torch.as_tensor(keep, device=dev), size)
+        if sky is None:
+            sky_m = depth == math.inf
+        else:
+            sky_m = _to_pixels(torch.as_tensor(sky, device=dev), size)
         sky_m = sky_m & keep_m
         geo = keep_m & ~sky_m
         if bool((geo & ~(torch.isfinite(depth) & (depth >= 0))).any()):
@@ -158,18 +187,19 @@ class RGBMemory:
             self.frame = GroundFrame.from_camera(cam)
         colours = rgb.reshape(3, -1).T
         stats = WriteStats(dropped=int((~keep_m).sum() + (geo & (depth == 0)).sum()))
-        dirs = cam.ray_directions(torch.float64).reshape(-1, 3)
+        dirs = cam.ray_directions(torch.float64).to(dev).reshape(-1, 3)
         stats.sky = self.sky.write(self.frame, dirs[sky_m.reshape(-1)], colours[sky_m.reshape(-1)])
         flat_depth = torch.where(valid, depth.reshape(-1), 0.0)
         if fuse and len(self.store):
             owner = cell_owners(self.store, cam, flat_depth, valid, self.depth_tolerance)
             stats.fused = int((valid & (owner >= 0)).sum())
             valid = valid & (owner < 0)
-        uv = cam.pixel_grid(torch.float64).reshape(-1, 2)[valid]
+        uv = cam.pixel_grid(torch.float64).to(dev).reshape(-1, 2)[valid]
         xyz = cam.unproject(uv, flat_depth[valid].double()).float()
         rgb8 = torch.round(colours[valid].clamp(0, 1) * 255).to(torch.uint8)
         n = int(valid.sum())
-        self.store.append(xyz, {"rgb": rgb8, "segment": torch.full((n,), seg, dtype=torch.int16)})
+        segs = torch.full((n,), seg, dtype=torch.int16, device=dev)
+        self.store.append(xyz, {"rgb": rgb8, "segment": segs})
         if n:  # like the latent memory: ages count from the newest segment written
             self.segment = max(self.segment, seg)
         stats.appended = n
@@ -179,21 +209,22 @@ class RGBMemory:
 
     def rasterize(self, camera: Camera) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Z-buffer the points into camera at its own resolution: rgb (3, H, W) with holes
-        0, known (H, W), depth (H, W) (0 at holes, +inf on sky)."""
+        0, known (H, W), depth (H, W) (0 at holes, +inf on sky), on the memory's device."""
         w, h = camera.width, camera.height
         hw = w * h
+        dev = self.device
         zbuf, ids = zbuffer(self.store.project(camera), hw, self.store.scratch)
         ids = ids[:hw]
         known = ids >= 0
-        rgb = torch.zeros(hw, 3)
+        rgb = torch.zeros(hw, 3, device=dev)
         rgb[known] = self.store.column("rgb", ids[known]).float() / 255
         depth = torch.where(known, zbuf[:hw], 0.0)
         if self.sky.allocated and not bool(known.all()):
             holes = ~known
             values, seen = self.sky.read(
-                self.frame, camera.ray_directions(torch.float64).reshape(-1, 3)[holes]
+                self.frame, camera.ray_directions(torch.float64).to(dev).reshape(-1, 3)[holes]
             )
-            sky = torch.zeros(hw, dtype=torch.bool)
+            sky = torch.zeros(hw, dtype=torch.bool, device=dev)
             sky[holes] = seen
             rgb[sky] = values[seen]
             depth[sky] = math.inf
@@ -211,7 +242,7 @@ class RGBMemory:
         t0 = time.perf_counter()
         rgb, known, depth = self.rasterize(camera.scaled(w * f, h * f))
         t1 = time.perf_counter()
-        latent = self.codec.encode(rgb[None])[0]
+        latent = self.codec.encode(rgb[None])[0].to(self.device)  # from the codec's device
         self.last_raster = rgb
         self.last_timing = {"raster_s": t1 - t0, "encode_s": time.perf_counter() - t1}
         blocks = known.reshape(h, f, w, f).permute(0, 2, 1, 3).reshape(h, w, f * f)
@@ -223,7 +254,7 @@ class RGBMemory:
             latent=latent * token_known,
             known=token_known,
             depth=torch.where(token_known, d, 0.0),
-            ids=torch.full((h, w), -1, dtype=torch.int64),
+            ids=torch.full((h, w), -1, dtype=torch.int64, device=self.device),
             sky=is_sky,
         )
 
@@ -250,9 +281,12 @@ class RGBMemory:
         write_memory_file(path, arrays, FORMAT, VERSION, self)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, codec: Any = None) -> RGBMemory:
-        """Read a memory written by save(), for `codec` (its readout encodes with it: it must
-        have the saved channels and factor); refuse a foreign or damaged file clearly."""
+    def load(
+        cls, path: str | os.PathLike, codec: Any = None, device: torch.device | str = "cpu"
+    ) -> RGBMemory:
+        """Read a memory written by save() onto device, for `codec` (its readout encodes with
+        it: it must have the saved channels and factor); refuse a foreign or damaged file
+        clearly."""
         path = Path(path)
         header, arrays = read_memory_file(path, FORMAT, "an RGB memory")
         version, cfg = header["version"], header["config"]
@@ -276,6 +310,7 @@ class RGBMemory:
                 depth_tolerance=cfg["depth_tolerance"],
                 known_fraction=cfg["known_fraction"],
                 sky_resolution=tuple(cfg["sky_resolution"]),
+                device=device,
             )
             mem.store.load_state(arrays)
             if bool((mem.store.column("segment") < 0).any()):

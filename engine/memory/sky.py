@@ -18,17 +18,32 @@ class SkyDome:
     """Panorama of `channels` values per cell at `resolution` = (rows, cols).
 
     Values are stored as `dtype`: float16 for latents, or uint8 for colours in [0, 1]
-    (stored times 255). Storage is allocated on the first write.
+    (stored times 255). Storage is allocated on the first write, on `device`; directions and
+    values written or read are expected there (the memories move their inputs).
     """
 
-    def __init__(self, channels, resolution=(64, 128), dtype=torch.float16, max_weight=16) -> None:
+    def __init__(
+        self,
+        channels,
+        resolution=(64, 128),
+        dtype=torch.float16,
+        max_weight=16,
+        device: torch.device | str = "cpu",
+    ) -> None:
         rows, cols = resolution
         if rows < 1 or cols < 1:
             raise ValueError(f"sky resolution must be positive, got {resolution}")
         self.channels, self.resolution = channels, (int(rows), int(cols))
         self.dtype, self.max_weight = dtype, max_weight
+        self.device = torch.device(device)
         self.feat: torch.Tensor | None = None  # (C, rows, cols)
         self.weight: torch.Tensor | None = None  # (rows, cols) uint8, 0 = never written
+
+    def to(self, device: torch.device | str) -> None:
+        """Move the panorama to device, in place."""
+        self.device = torch.device(device)
+        if self.feat is not None and self.weight is not None:
+            self.feat, self.weight = self.feat.to(self.device), self.weight.to(self.device)
 
     @property
     def allocated(self) -> bool:
@@ -55,12 +70,13 @@ class SkyDome:
             return 0
         rows, cols = self.resolution
         if self.feat is None or self.weight is None:
-            self.feat = torch.zeros(self.channels, rows, cols, dtype=self.dtype)
-            self.weight = torch.zeros(rows, cols, dtype=torch.uint8)
+            self.feat = torch.zeros(self.channels, rows, cols, dtype=self.dtype, device=self.device)
+            self.weight = torch.zeros(rows, cols, dtype=torch.uint8, device=self.device)
         cells = self.cells(frame, directions)
         # Mean of this write per cell, then a running mean with what the cell holds.
         hits = torch.bincount(cells, minlength=rows * cols).float()
-        sums = torch.zeros(rows * cols, self.channels).index_add_(0, cells, values.float())
+        sums = torch.zeros(rows * cols, self.channels, device=self.device)
+        sums.index_add_(0, cells, values.float())
         touched = hits > 0
         mean = sums[touched] / hits[touched, None]
         flat_f = self.feat.reshape(self.channels, -1)
@@ -75,7 +91,10 @@ class SkyDome:
         """Values (N, C) float32 along directions (N, 3) and whether each was ever seen."""
         n = directions.shape[0]
         if self.feat is None or self.weight is None:
-            return torch.zeros(n, self.channels), torch.zeros(n, dtype=torch.bool)
+            dev = self.device
+            return torch.zeros(n, self.channels, device=dev), torch.zeros(
+                n, dtype=torch.bool, device=dev
+            )
         cells = self.cells(frame, directions)
         seen = self.weight.reshape(-1)[cells] > 0
         values = self._decode(self.feat.reshape(self.channels, -1)[:, cells].T)
@@ -95,7 +114,7 @@ class SkyDome:
         return {"sky_feat": self.feat, "sky_weight": self.weight}
 
     def load_state(self, arrays: dict[str, torch.Tensor]) -> None:
-        """Inverse of state(), checking dtype and shape."""
+        """Inverse of state(), checking dtype and shape; the arrays go to the dome's device."""
         if "sky_feat" not in arrays:
             return
         rows, cols = self.resolution
@@ -107,4 +126,4 @@ class SkyDome:
             )
         if weight is None or weight.dtype != torch.uint8 or weight.shape != (rows, cols):
             raise ValueError(f"array 'sky_weight' must be uint8 of shape ({rows}, {cols})")
-        self.feat, self.weight = feat, weight
+        self.feat, self.weight = feat.to(self.device), weight.to(self.device)

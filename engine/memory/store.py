@@ -19,6 +19,12 @@ mutation.
 
 Projection (`project`) culls whole chunks against the camera frustum with a bounding
 sphere test, so its cost follows what is visible, not the size of the store.
+
+Device: a store lives on one torch device (`device`, the CPU by default): its positions,
+columns, chunk table and scratch buffers, and every index it makes. Points and columns
+given to it must be on that device already (the memories move their inputs at their public
+boundary); the camera (float64 on the CPU) is converted where it is used. `to(device)`
+moves the store.
 """
 
 from __future__ import annotations
@@ -95,14 +101,20 @@ class Scratch:
     they are kept here. get() returns a view of a buffer; the content is garbage.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
         self._bufs: dict[str, torch.Tensor] = {}
+
+    def to(self, device: torch.device | str) -> None:
+        """Drop the buffers and make new ones on device from now on (contents are garbage)."""
+        self.device = torch.device(device)
+        self._bufs = {}
 
     def get(self, name: str, n: int, dtype: torch.dtype, rows: int = 0) -> torch.Tensor:
         numel = n * max(rows, 1)
         buf = self._bufs.get(name)
         if buf is None or buf.dtype != dtype or buf.numel() < numel:
-            buf = torch.empty(numel + numel // 4, dtype=dtype)
+            buf = torch.empty(numel + numel // 4, dtype=dtype, device=self.device)
             self._bufs[name] = buf
         view = buf[:numel]
         return view.view(rows, n) if rows else view
@@ -138,8 +150,9 @@ def pixel_index(
     return pix, z
 
 
-def frustum_planes(camera: Camera) -> torch.Tensor:
-    """Unit normals (4, 3) of the four side planes, camera frame, pointing inside.
+def frustum_planes(camera: Camera, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Unit normals (4, 3) float64 of the four side planes, camera frame, pointing inside,
+    on device.
 
     u >= 0  <=>  fx x + cx z >= 0, and likewise for the other three sides.
     """
@@ -152,18 +165,20 @@ def frustum_planes(camera: Camera) -> torch.Tensor:
             [0.0, -fy, camera.height - cy],
         ],
         dtype=torch.float64,
+        device=device,
     )
     return n / n.norm(dim=1, keepdim=True)
 
 
 def ranges_to_index(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Concatenation of arange(s, s + c) for each (s, c): (sum(counts),) int64."""
+    """Concatenation of arange(s, s + c) for each (s, c): (sum(counts),) int64, on the
+    device of counts."""
     total = int(counts.sum())
     if total == 0:
-        return torch.zeros(0, dtype=torch.int64)
+        return torch.zeros(0, dtype=torch.int64, device=counts.device)
     first = torch.cumsum(counts, 0) - counts  # where each run begins in the output
     shift = torch.repeat_interleave(starts - first, counts, output_size=total)
-    return torch.arange(total, dtype=torch.int64).add_(shift)
+    return torch.arange(total, dtype=torch.int64, device=counts.device).add_(shift)
 
 
 class ChunkStore:
@@ -176,6 +191,7 @@ class ChunkStore:
         quantize: bool = True,
         merge_fraction: float = 1 / 32,
         merge_min: int = 4096,
+        device: torch.device | str = "cpu",
     ):
         if not chunk_size > 0:
             raise ValueError(f"chunk_size must be > 0, got {chunk_size}")
@@ -185,13 +201,25 @@ class ChunkStore:
         self.merge_min = merge_min
         self.spec = dict(columns)
         pos_dtype = torch.int16 if quantize else torch.float32
-        self.pos = torch.zeros(3, 0, dtype=pos_dtype)  # (3, n_main)
-        self.cols = {k: torch.zeros(0, *s, dtype=d) for k, (d, s) in self.spec.items()}
-        self.keys = torch.zeros(0, dtype=torch.int64)  # (M,) sorted chunk keys
-        self.starts = torch.zeros(1, dtype=torch.int64)  # (M + 1,) offsets into main
-        self.tail_pos = torch.zeros(3, 0, dtype=torch.float32)
+        self.pos = torch.zeros(3, 0, dtype=pos_dtype, device=device)  # (3, n_main)
+        self.device = dev = self.pos.device  # "cuda" made definite: "cuda:0"
+        self.cols = {k: torch.zeros(0, *s, dtype=d, device=dev) for k, (d, s) in self.spec.items()}
+        self.keys = torch.zeros(0, dtype=torch.int64, device=dev)  # (M,) sorted chunk keys
+        self.starts = torch.zeros(1, dtype=torch.int64, device=dev)  # (M + 1,) offsets into main
+        self.tail_pos = torch.zeros(3, 0, dtype=torch.float32, device=dev)
         self.tail_cols = {k: v.clone() for k, v in self.cols.items()}
-        self.scratch = Scratch()
+        self.scratch = Scratch(dev)
+
+    def to(self, device: torch.device | str) -> None:
+        """Move every array of the store to device, in place (scratch buffers are dropped
+        and made anew there)."""
+        self.pos = self.pos.to(device)
+        self.device = dev = self.pos.device
+        self.keys, self.starts = self.keys.to(dev), self.starts.to(dev)
+        self.tail_pos = self.tail_pos.to(dev)
+        self.cols = {k: v.to(dev) for k, v in self.cols.items()}
+        self.tail_cols = {k: v.to(dev) for k, v in self.tail_cols.items()}
+        self.scratch.to(dev)
 
     # -- sizes -------------------------------------------------------------------------
 
@@ -247,25 +275,26 @@ class ChunkStore:
         m = self.n_chunks
         inv_main, inv_tail = inv[:m], inv[m:]
         old_counts = self.counts()
-        main_in_new = torch.zeros(all_keys.numel(), dtype=torch.int64)
+        dev = self.device
+        main_in_new = torch.zeros(all_keys.numel(), dtype=torch.int64, device=dev)
         main_in_new.index_put_((inv_main,), old_counts)
         tail_in_new = torch.bincount(inv_tail, minlength=all_keys.numel())
-        new_starts = torch.zeros(all_keys.numel() + 1, dtype=torch.int64)
+        new_starts = torch.zeros(all_keys.numel() + 1, dtype=torch.int64, device=dev)
         torch.cumsum(main_in_new + tail_in_new, 0, out=new_starts[1:])
 
         n_main = self.n_main
         dest_main = ranges_to_index(new_starts[:-1][inv_main], old_counts)
         first_of_group = torch.searchsorted(tk, tk)  # rank of a tail entry inside its chunk
-        rank = torch.arange(t) - first_of_group
+        rank = torch.arange(t, device=dev) - first_of_group
         dest_tail = new_starts[:-1][inv_tail] + main_in_new[inv_tail] + rank
 
         n = n_main + t
-        pos = torch.empty(3, n, dtype=self.pos.dtype)
+        pos = torch.empty(3, n, dtype=self.pos.dtype, device=dev)
         pos[:, dest_main] = self.pos
         pos[:, dest_tail] = self._encode_positions(self.tail_pos[:, order], all_keys[inv_tail])
         self.pos = pos
         for k in self.spec:
-            col = torch.empty(n, *self.cols[k].shape[1:], dtype=self.cols[k].dtype)
+            col = torch.empty(n, *self.cols[k].shape[1:], dtype=self.cols[k].dtype, device=dev)
             col[dest_main] = self.cols[k]
             col[dest_tail] = self.tail_cols[k][order]
             self.cols[k] = col
@@ -278,11 +307,11 @@ class ChunkStore:
         if keep.shape != (len(self),):
             raise ValueError(f"keep must have shape ({len(self)},), got {tuple(keep.shape)}")
         km, kt = keep[: self.n_main], keep[self.n_main :]
-        chunk_of = torch.repeat_interleave(torch.arange(self.n_chunks), self.counts())
+        chunk_of = torch.repeat_interleave(self._chunk_numbers(), self.counts())
         new_counts = torch.bincount(chunk_of[km], minlength=self.n_chunks)
         nonempty = new_counts > 0
         self.keys = self.keys[nonempty]
-        self.starts = torch.zeros(self.keys.numel() + 1, dtype=torch.int64)
+        self.starts = torch.zeros(self.keys.numel() + 1, dtype=torch.int64, device=self.device)
         torch.cumsum(new_counts[nonempty], 0, out=self.starts[1:])
         self.pos = self.pos[:, km]
         self.tail_pos = self.tail_pos[:, kt]
@@ -311,10 +340,14 @@ class ChunkStore:
 
     def positions(self, idx: torch.Tensor | None = None) -> torch.Tensor:
         """World positions (n, 3) float32 at global indices idx (all if None)."""
-        chunk_of = torch.repeat_interleave(torch.arange(self.n_chunks), self.counts())
+        chunk_of = torch.repeat_interleave(self._chunk_numbers(), self.counts())
         main = self._decode_positions(self.pos, self.keys[chunk_of])
         xyz = torch.cat([main, self.tail_pos], 1).T
         return xyz if idx is None else xyz[idx]
+
+    def _chunk_numbers(self) -> torch.Tensor:
+        """0, 1, ..., n_chunks - 1 (int64, on the store's device)."""
+        return torch.arange(self.n_chunks, device=self.device)
 
     def chunk_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
         """World-space origins (M, 3) float64 and counts (M,) of the main part's chunks."""
@@ -322,8 +355,9 @@ class ChunkStore:
 
     def project(self, camera: Camera) -> Projection:
         """Project every entry that may be visible into camera (see Projection)."""
-        w2c = camera.world_to_camera
-        k = camera.K
+        # the camera's float64 CPU matrices, on the store's device
+        w2c = camera.world_to_camera.to(self.device)
+        k = camera.K.to(self.device)
         # Image-plane coordinates (u z, v z, z) = K (R p + t): one 3x3 matrix, one offset.
         mat, off = k @ w2c[:3, :3], k @ w2c[:3, 3]
         chunks = self._visible_chunks(camera, w2c) if self.n_main else None
@@ -347,7 +381,7 @@ class ChunkStore:
         half = 0.5 * self.chunk_size
         rot, trans = w2c[:3, :3], w2c[:3, 3]
         centres = (origins + half) @ rot.T + trans
-        dist = centres @ frustum_planes(camera).T  # (M, 4)
+        dist = centres @ frustum_planes(camera, self.device).T  # (M, 4)
         radius = half * 3**0.5
         visible = (dist >= -radius).all(1) & (centres[:, 2] >= NEAR - radius)
         vis = visible.nonzero()[:, 0]
@@ -404,14 +438,16 @@ class ChunkStore:
     # -- persistence -------------------------------------------------------------------
 
     def state(self) -> dict[str, torch.Tensor]:
-        """Arrays that describe the store completely (the tail is merged first)."""
+        """Arrays that describe the store completely (the tail is merged first), on the
+        store's device (write_memory_file brings them to the CPU)."""
         self.merge()
         out = {"pos": self.pos, "chunk_keys": self.keys, "chunk_starts": self.starts}
         out.update({f"col.{k}": v for k, v in self.cols.items()})
         return out
 
     def load_state(self, arrays: dict[str, torch.Tensor]) -> None:
-        """Inverse of state(), checking every array's dtype and shape."""
+        """Inverse of state(), checking every array's dtype and shape; the arrays (from a
+        file: on the CPU) are moved to the store's device."""
         pos_dtype = torch.int16 if self.quantize else torch.float32
         pos = _expect(arrays, "pos", pos_dtype, 2)
         if pos.shape[0] != 3:
@@ -437,9 +473,11 @@ class ChunkStore:
             if tuple(v.shape) != (n, *s):
                 raise ValueError(f"array 'col.{k}' must have shape {(n, *s)}, got {tuple(v.shape)}")
             cols[k] = v
-        self.pos, self.keys, self.starts, self.cols = pos, keys, starts, cols
-        self.tail_pos = torch.zeros(3, 0, dtype=torch.float32)
-        self.tail_cols = {k: v[:0].clone() for k, v in cols.items()}
+        dev = self.device
+        self.pos, self.keys, self.starts = pos.to(dev), keys.to(dev), starts.to(dev)
+        self.cols = {k: v.to(dev) for k, v in cols.items()}
+        self.tail_pos = torch.zeros(3, 0, dtype=torch.float32, device=dev)
+        self.tail_cols = {k: v[:0].clone() for k, v in self.cols.items()}
 
 
 # A memory file is one safetensors file: the arrays, and a JSON header ({"format", "version",
@@ -462,7 +500,7 @@ def write_memory_file(
         "segment": memory.segment,
         "frame": memory.frame.to_dict() if memory.frame is not None else None,
     }
-    arrays = {k: v.contiguous() for k, v in arrays.items()}
+    arrays = {k: v.detach().cpu().contiguous() for k, v in arrays.items()}  # a file is CPU
     with atomic_path(path) as tmp:
         save_file(arrays, str(tmp), metadata={HEADER_KEY: json.dumps(header)})
 
@@ -512,13 +550,14 @@ def zbuffer(proj: Projection, hw: int, scratch: Scratch) -> tuple[torch.Tensor, 
     no entry falls; the last slot is the sentinel of entries not in the image. Ties in
     depth go to the larger entry index, so the result does not depend on visiting order.
     """
-    n = proj.z.numel()
-    zbuf = torch.full((hw + 1,), math.inf).scatter_reduce_(0, proj.pix, proj.z, "amin")
+    n, dev = proj.z.numel(), proj.z.device
+    zbuf = torch.full((hw + 1,), math.inf, device=dev).scatter_reduce_(0, proj.pix, proj.z, "amin")
     seen = torch.index_select(zbuf, 0, proj.pix, out=scratch.get("zsel", n, torch.float32))
     nearest = torch.eq(proj.z, seen, out=scratch.get("nearest", n, torch.bool))
     cand = scratch.get("cand", n, torch.int64).copy_(proj.idx)
     cand.masked_fill_(nearest.logical_not_(), -1)
-    ids = torch.full((hw + 1,), -1, dtype=torch.int64).scatter_reduce_(0, proj.pix, cand, "amax")
+    ids = torch.full((hw + 1,), -1, dtype=torch.int64, device=dev)
+    ids.scatter_reduce_(0, proj.pix, cand, "amax")
     return zbuf, ids
 
 
@@ -531,7 +570,7 @@ def cell_owners(store: ChunkStore, camera: Camera, depth, valid, tolerance: floa
     """
     hw = camera.width * camera.height
     proj = store.project(camera)
-    depth_ext = torch.cat([torch.where(valid, depth, 0.0), torch.zeros(1)])
+    depth_ext = torch.cat([torch.where(valid, depth, 0.0), depth.new_zeros(1)])
     d = depth_ext[proj.pix]
     consistent = (d > 0) & ((proj.z - d).abs() <= tolerance * d)
     proj.pix.masked_fill_(~consistent, hw)  # inconsistent entries go to the sentinel
@@ -595,8 +634,9 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
     w, h = camera.width, camera.height
     hw = w * h
     z, u, v, idx, pix = proj.z, proj.u, proj.v, proj.idx, proj.pix
+    dev = z.device
     # the nearest entry centre in each pixel (entries behind or outside go to the sentinel)
-    zc = torch.full((hw + 1,), math.inf).scatter_reduce_(0, pix, z, "amin")
+    zc = torch.full((hw + 1,), math.inf, device=dev).scatter_reduce_(0, pix, z, "amin")
     # entries that spill over more than their own pixel: in front, footprint > 1 pixel on an
     # axis, not hidden at their centre; usually few (what the camera came close to)
     inv_z = torch.reciprocal(z)
@@ -629,9 +669,9 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
         nx, ny = (j1 - j0 + 1).clamp_(min=0), (i1 - i0 + 1).clamp_(min=0)
         cnt = nx * ny
         total = int(cnt.sum())
-        rep = torch.repeat_interleave(torch.arange(cnt.numel()), cnt, output_size=total)
+        rep = torch.repeat_interleave(torch.arange(cnt.numel(), device=dev), cnt, output_size=total)
         first = torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt, output_size=total)
-        local = torch.arange(total) - first
+        local = torch.arange(total, device=dev) - first
         nxr = nx[rep]
         col = j0[rep] + local % nxr
         row = i0[rep] + local // nxr
@@ -655,17 +695,17 @@ def footprint_zbuffer(proj: Projection, side: torch.Tensor, camera: Camera, band
     key |= (1 << 31) - 1 - idx[srep]
     never = torch.iinfo(torch.int64).max
     key.masked_fill_(~cand, never)
-    kmin = torch.full((hw + 1,), never).scatter_reduce_(0, spix, key, "amin")
+    kmin = torch.full((hw + 1,), never, device=dev).scatter_reduce_(0, spix, key, "amin")
     win = (key == kmin[spix]) & cand
     wpix, wrep = spix[win], srep[win]
-    ids = torch.full((hw,), -1, dtype=torch.int64)
+    ids = torch.full((hw,), -1, dtype=torch.int64, device=dev)
     ids[wpix] = idx[wrep]
-    zo = torch.zeros(hw)
+    zo = torch.zeros(hw, device=dev)
     zo[wpix] = z[wrep]
-    offset = torch.zeros(2, hw)
+    offset = torch.zeros(2, hw, device=dev)
     offset[0, wpix] = dx[win]
     offset[1, wpix] = dy[win]
-    out_side = torch.ones(hw)
+    out_side = torch.ones(hw, device=dev)
     r = (side[wrep] * math.sqrt(camera.fx * camera.fy) * inv_z[wrep]).clamp_(max=FOOT_MAX)
     out_side[wpix] = torch.where(r > 0, r, 1.0)
     return Splats(ids, zo, offset, out_side)

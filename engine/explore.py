@@ -349,8 +349,8 @@ class Explorer:
         frame = memory.frame
         assert frame is not None  # set by the seed's write
         return MemoryMap(
-            count=occ.count.numpy(),
-            segment=occ.segment.numpy(),
+            count=occ.count.cpu().numpy(),  # the memory may live on a GPU
+            segment=occ.segment.cpu().numpy(),
             extent=occ.extent,
             current=world.segments,
             trajectory=frame.to_ground(positions).numpy(),
@@ -370,7 +370,7 @@ class Explorer:
         geometry = r.ids >= 0
         age = torch.full((h, w), -1, dtype=torch.int64)
         if bool(geometry.any()):
-            age[geometry] = memory.entries(r.ids[geometry])["age"]
+            age[geometry] = memory.entries(r.ids[geometry])["age"].cpu()
         summary = memory.summary()
         summary["rgb_bytes"] = rgb_memory_bytes(summary["entries"], world.codec.factor)
         by_segment = memory.counts_by_segment()

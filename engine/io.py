@@ -410,7 +410,7 @@ def entry_colours(memory: LatentMemory, codec, batch: int = 4096) -> tuple[torch
         e = memory.entries(torch.arange(a, min(n, a + batch)))
         patch = codec.decode(e["latent"].float()[:, :, None, None])  # (b, 3, f, f)
         rgb.append((patch.mean(dim=(2, 3)).clamp(0, 1) * 255).round().to(torch.uint8))
-        xyz.append(e["xyz"].float())
+        xyz.append(e["xyz"].float().cpu())  # the memory may live on a GPU
     if not xyz:
         return torch.zeros(0, 3), torch.zeros(0, 3, dtype=torch.uint8)
     return torch.cat(xyz), torch.cat(rgb)

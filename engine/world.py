@@ -501,6 +501,7 @@ class World:
             depth_tolerance=cfg.depth_tolerance,
             feature_dtype=cfg.feature_dtype,
             budget_bytes=int(cfg.memory_budget_mib * 2**20) or None,
+            device=cfg.torch_device(),  # beside the generator; readouts come back to the CPU
         )
 
     @property
@@ -631,7 +632,7 @@ class World:
         if len(self.memory) == 0 or len(points) == 0:
             return 0
         assert self.memory.frame is not None  # set by the seed's write
-        ground = self.memory.frame.to_ground(self.memory.positions())
+        ground = self.memory.frame.to_ground(self.memory.positions().cpu())
         inside = torch.zeros(len(ground), dtype=torch.bool)
         for chunk in points.split(256):  # (entries, 256) distances at a time
             inside |= (torch.cdist(ground, chunk) <= radius).any(1)
@@ -694,7 +695,7 @@ class World:
                 raise WorldCancelled(f"segment {index} cancelled before frame {i + 1} of {n}")
             lat_cam = cam.scaled(lw, lh)
             t0 = time.perf_counter()
-            r = self.memory.readout(lat_cam)
+            r = self.memory.readout(lat_cam).cpu()
             t1a = time.perf_counter()
             refined = self.refiner.refine(r)
             t1 = time.perf_counter()
@@ -805,7 +806,7 @@ class World:
         latent_cams += [segment_camera(padded[j * tf : (j + 1) * tf]) for j in range(k)]
         latent_cams = [c.scaled(lw, lh) for c in latent_cams]
         t0 = time.perf_counter()
-        readouts = [self.memory.readout(c) for c in latent_cams]
+        readouts = [self.memory.readout(c).cpu() for c in latent_cams]
         t1 = time.perf_counter()
         filled = [fill_cracks(self.refiner.refine(r), r.known, r.depth) for r in readouts]
         t2 = time.perf_counter()
@@ -952,7 +953,7 @@ class World:
         if self.seed_depth is not None:
             return self.seed_depth
         assert self.camera is not None  # its callers check the seed
-        return self.memory.readout(self.camera.scaled(*self.latent_size)).depth
+        return self.memory.readout(self.camera.scaled(*self.latent_size)).cpu().depth
 
     @property
     def layout(self) -> tuple[Layout, Tensor]:
@@ -982,6 +983,6 @@ class World:
         """What the memory holds from a pose, refined and decoded, without generating or
         writing: (rgb (3, H, W), readout). The app's view while moving in known space.
         Cracks inside the known region are closed as in a segment (fill_cracks)."""
-        r = self.memory.readout(self.camera_at(pose).scaled(*self.latent_size))
+        r = self.memory.readout(self.camera_at(pose).scaled(*self.latent_size)).cpu()
         latent, _, _ = fill_cracks(self.refiner.refine(r), r.known, r.depth)
         return self.codec.decode(latent[None])[0], r

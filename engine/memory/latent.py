@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -160,6 +160,14 @@ class Readout:
             self.offset = torch.zeros(2, h, w, device=dev)
         if self.scale is None:
             self.scale = torch.ones(h, w, device=dev)
+
+    def cpu(self) -> Readout:
+        """The readout on the CPU (itself when it is there): the world's per-token work on
+        the latent grid (cracks, layout depth, refiner) runs there."""
+        if self.known.device.type == "cpu":
+            return self
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        return Readout(**{k: None if v is None else v.cpu() for k, v in moved.items()})
 
     @property
     def holes(self) -> torch.Tensor:

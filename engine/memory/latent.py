@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -167,7 +167,7 @@ class Readout:
         if self.known.device.type == "cpu":
             return self
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Readout(**{k: None if v is None else v.cpu() for k, v in moved.items()})
+        return replace(self, **{k: v.cpu() for k, v in moved.items() if v is not None})
 
     @property
     def holes(self) -> torch.Tensor:

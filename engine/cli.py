@@ -173,9 +173,24 @@ def cmd_path_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_world(args: argparse.Namespace) -> int:
+    if args.generator is not None:
+        from engine.bench import video
+
+        given = {"frames": args.frames, "steps": args.steps, "layers": args.layers}
+        given |= {"segments": args.segments, "sizes": args.size and tuple(args.size)}
+        bench = video.VideoBench.for_machine(args.generator, device=args.device, **given)
+        bench.dtype, bench.seed = args.dtype, args.seed
+        return video.run(bench, json_out=args.json_out)
     from engine.bench import world
 
     return world.run(quick=args.quick, json_out=args.json_out, seed=args.seed)
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not (w.isdigit() and h.isdigit()) or int(w) % 32 or int(h) % 32:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in multiples of 32, got {text!r}")
+    return int(w), int(h)
 
 
 def cmd_soak(args: argparse.Namespace) -> int:
@@ -544,6 +559,27 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--quick", action="store_true", help="small, fast run (CI smoke test)")
     _json_option(world)
     world.add_argument("--seed", type=int, default=0, metavar="N", help="world seed (default: 0)")
+    video = world.add_argument_group(
+        "video generator (Mirage's efficiency figure)",
+        "With --generator diffusers-wan-vace:random-full (or random-tiny): the Wan VACE "
+        "segment cycle with random weights, latent memory against the RGB memory (rasterise "
+        "+ Wan VAE encode), per segment. On a GPU the paper's setting; on the CPU a reduced "
+        "one, said in the report, for what is not given.",
+    )
+    video.add_argument("--generator", metavar="NAME", help="diffusers-wan-vace:random-<size>")
+    video.add_argument(
+        "--size",
+        type=_size,
+        action="append",
+        metavar="WxH",
+        help="frame size, repeatable (default: 832x480 and 1280x704)",
+    )
+    video.add_argument("--frames", type=int, metavar="N", help="new frames per segment (32)")
+    video.add_argument("--segments", type=int, metavar="N", help="segments (5)")
+    video.add_argument("--steps", type=int, metavar="N", help="denoising steps (20)")
+    video.add_argument("--layers", type=int, metavar="N", help="transformer layers kept (all)")
+    video.add_argument("--device", default="auto", help="auto, cpu, cuda[:n], mps (auto)")
+    video.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     world.set_defaults(func=cmd_bench_world)
 
     soak = commands.add_parser(

@@ -206,6 +206,15 @@ class SettingsDialog(QDialog):
         form.addRow("Memory budget", self.budget_box)
         self.seed_box = self._spin(config.seed, 0, 2**31 - 1, 1)
         form.addRow("Seed", self.seed_box)
+        self.device_box = QComboBox()
+        self.device_box.setEditable(True)  # cuda:1 and the like
+        self.device_box.addItems(["cpu", "auto", "cuda", "mps"])
+        self.device_box.setCurrentText(config.device)
+        self.device_box.setToolTip(
+            "Where the generator and the memory run (auto: the first GPU there is). The "
+            "embedded models run on the CPU; a diffusers generator wants a GPU."
+        )
+        form.addRow("Device", self.device_box)
         self.autosave_box = self._spin(autosave_every(settings), 0, 1000, 1)
         self.autosave_box.setSpecialValueText("never")
         form.addRow("Recovery copy every (segments)", self.autosave_box)
@@ -238,6 +247,7 @@ class SettingsDialog(QDialog):
         for box in (self.width_box, self.height_box, self.frames_box, self.seed_box):
             box.valueChanged.connect(self._validate)
         self.budget_box.valueChanged.connect(self._validate)
+        self.device_box.currentTextChanged.connect(self._validate)
         self._validate()
 
     @staticmethod
@@ -257,6 +267,7 @@ class SettingsDialog(QDialog):
             frames_per_segment=self.frames_box.value(),
             memory_budget_mib=float(self.budget_box.value()),
             seed=self.seed_box.value(),
+            device=self.device_box.currentText().strip(),
         )
         return WorldConfig(**values)
 
@@ -269,9 +280,9 @@ class SettingsDialog(QDialog):
             self.backend_state[kind].setStyleSheet("color: #d66;" if problem else "color: #6a6;")
             ok &= problem is None
         try:
-            self._edited()
+            self._edited().torch_device()  # a GPU named that is not here is refused too
             message = ""
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:
             message, ok = str(e), False
         if message or self.problem.text().startswith("bad world config"):
             self.problem.setText(message)

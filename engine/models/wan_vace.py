@@ -210,7 +210,8 @@ class WanVaceGenerator:
         direct = {"torch_dtype": dtype} if importlib.util.find_spec("accelerate") else {}
         transformer = WanVACETransformer3DModel.from_pretrained(root / "transformer", **direct)
         notes: list[str] = []
-        embeds = folder_prompt_embeds(root, prompt, int(transformer.config.text_dim), notes)
+        text_dim = int(transformer.config.text_dim)
+        embeds = folder_prompt_embeds(root, prompt, text_dim, notes, torch.device(device), dtype)
         vae_config = root / "vae" / "config.json"
         temporal = 4
         if vae_config.is_file():
@@ -356,11 +357,19 @@ def make_scheduler(folder: Path | None, shift: float):
     )
 
 
-def folder_prompt_embeds(root: Path, prompt: str, text_dim: int, notes: list[str]) -> Tensor:
-    """(1, TEXT_LENGTH, text_dim) embeddings of `prompt`: by the folder's text encoder, else
-    prompt_embeds.safetensors, else zeros (each fallback said in notes)."""
+def folder_prompt_embeds(
+    root: Path,
+    prompt: str,
+    text_dim: int,
+    notes: list[str],
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """(1, TEXT_LENGTH, text_dim) embeddings of `prompt`: by the folder's text encoder (on
+    device, in dtype), else prompt_embeds.safetensors, else zeros (each fallback said in
+    notes)."""
     if (root / "text_encoder").is_dir() and (root / "tokenizer").is_dir():
-        return encode_prompt(root, prompt)
+        return encode_prompt(root, prompt, device=device, dtype=dtype)
     stored = root / "prompt_embeds.safetensors"
     if stored.is_file():
         from safetensors.torch import load_file
@@ -372,13 +381,22 @@ def folder_prompt_embeds(root: Path, prompt: str, text_dim: int, notes: list[str
     return torch.zeros(1, TEXT_LENGTH, text_dim)
 
 
-def encode_prompt(root: Path, prompt: str, max_length: int = TEXT_LENGTH) -> Tensor:
-    """(1, max_length, D) UMT5 embeddings of `prompt`, zero past its tokens, as
-    WanVACEPipeline._get_t5_prompt_embeds makes them. The encoder is freed afterwards."""
+def encode_prompt(
+    root: Path,
+    prompt: str,
+    max_length: int = TEXT_LENGTH,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """(1, max_length, D) float32 CPU UMT5 embeddings of `prompt`, zero past its tokens, as
+    WanVACEPipeline._get_t5_prompt_embeds makes them. The encoder (UMT5-XXL: 5.7 B
+    parameters, 11 GB in bfloat16) runs once on device in dtype and is freed afterwards."""
     from transformers import AutoTokenizer, UMT5EncoderModel
 
+    device = device or torch.device("cpu")
     tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
-    encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder").eval()
+    encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype)
+    encoder = encoder.to(device).eval()
     tokens = tokenizer(
         [prompt],
         padding="max_length",
@@ -389,7 +407,11 @@ def encode_prompt(root: Path, prompt: str, max_length: int = TEXT_LENGTH) -> Ten
         return_tensors="pt",
     )
     with torch.inference_mode():
-        hidden = encoder(tokens.input_ids, tokens.attention_mask).last_hidden_state.float()
+        ids, mask = tokens.input_ids.to(device), tokens.attention_mask.to(device)
+        hidden = encoder(ids, mask).last_hidden_state.float().cpu()
+    del encoder
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     n = int(tokens.attention_mask.gt(0).sum())
     out = torch.zeros(1, max_length, hidden.shape[-1])
     out[0, :n] = hidden[0, :n]

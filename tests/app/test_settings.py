@@ -100,3 +100,32 @@ def test_dialog_refuses_a_config_the_engine_would_refuse_and_stores_a_good_one(
     qtbot.addWidget(again)
     assert again.width_box.value() == 256 and again.seed_box.value() == 11
     assert again.folders.count() == 1 and autosave_every(settings) == 5
+
+
+def test_a_wan_vace_pipeline_folder_is_found_as_a_video_generator(tmp_path):
+    wan = tmp_path / "models" / "wan-vace"
+    (wan / "vae").mkdir(parents=True)
+    (wan / "model_index.json").write_text('{"_class_name": "WanVACEPipeline"}')
+    (wan / "vae" / "config.json").write_text("{}")
+    found = scan_models([str(tmp_path / "models")])
+    assert found["generator"] == [f"diffusers-wan-vace:{wan}"]
+    assert found["codec"] == [f"diffusers:{wan / 'vae'}"]
+    assert backend_problem("generator", "diffusers-wan-vace:random-tiny") is None
+    assert backend_problem("codec", "wan-random:tiny") is None
+
+
+def test_the_device_is_chosen_and_a_missing_gpu_refused_by_name(qtbot, settings):
+    import torch
+
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    dialog.device_box.setCurrentText("tpu")
+    assert not ok.isEnabled() and "device must be" in dialog.problem.text()
+    if not torch.cuda.is_available():
+        dialog.device_box.setCurrentText("cuda")
+        assert not ok.isEnabled() and "no CUDA GPU" in dialog.problem.text()
+    dialog.device_box.setCurrentText("auto")
+    assert ok.isEnabled()
+    dialog.accept()
+    assert dialog.config().device == "auto"

@@ -282,7 +282,7 @@ class SettingsDialog(QDialog):
         try:
             self._edited().torch_device()  # a GPU named that is not here is refused too
             message = ""
-        except (ValueError, RuntimeError) as e:
+        except ValueError as e:
             message, ok = str(e), False
         if message or self.problem.text().startswith("bad world config"):
             self.problem.setText(message)

@@ -154,8 +154,9 @@ class WorldConfig:
             raise ValueError("bad world config: " + "; ".join(problems))
 
     def torch_device(self) -> torch.device:
-        """The device named by `device` ("auto": CUDA, else MPS, else the CPU). RuntimeError
-        naming what is missing when the named GPU is not there."""
+        """The device named by `device` ("auto": CUDA, else MPS, else the CPU). ValueError
+        naming what is missing when the named GPU is not there (a setting this machine
+        cannot meet, refused like a bad one)."""
         if self.device == "auto":
             if torch.cuda.is_available():
                 return torch.device("cuda")
@@ -163,17 +164,17 @@ class WorldConfig:
             return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(
+            raise ValueError(
                 f"device {self.device!r}: torch sees no CUDA GPU here (torch {torch.__version__}"
                 f"{', a CPU-only build' if torch.version.cuda is None else ''}); use device=cpu "
                 "or install a CUDA build of torch on a machine with an NVIDIA GPU"
             )
         if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-            raise RuntimeError(
+            raise ValueError(
                 f"device {self.device!r}: there are {torch.cuda.device_count()} CUDA GPUs here"
             )
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(f"device {self.device!r}: no Apple GPU (MPS) here")
+            raise ValueError(f"device {self.device!r}: no Apple GPU (MPS) here")
         return device
 
     def torch_dtype(self, device: torch.device | None = None) -> torch.dtype:

@@ -806,6 +806,8 @@ _SETTINGS: list[tuple[str, str, str | None, str]] = [
     ("settings_big_width.ini", "width 10**9", "width", '"{\\"width\\": 1000000000}"'),
     ("settings_huge.ini", "width 1e400 (infinite)", "width", '"{\\"width\\": 1e400}"'),
     ("settings_nan.ini", "fov NaN", "fov_y_deg", '"{\\"fov_y_deg\\": NaN}"'),
+    ("settings_bad_device.ini", 'device "tpu"', "device", '"{\\"device\\": \\"tpu\\"}"'),
+    ("settings_bad_dtype.ini", 'dtype "float8"', "dtype", '"{\\"dtype\\": \\"float8\\"}"'),
 ]
 
 

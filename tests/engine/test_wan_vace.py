@@ -324,7 +324,7 @@ def test_config_device_and_dtype():
         with pytest.raises(ValueError, match=next(iter(bad))):
             WorldConfig(**bad)
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        with pytest.raises(ValueError, match="no CUDA GPU"):
             WorldConfig(device="cuda").torch_device()
     assert WorldConfig.from_dict(WorldConfig(device="cuda:1").to_dict()).device == "cuda:1"
 

@@ -92,8 +92,9 @@ def make_codec(name: str, device: str | torch.device | None = None) -> Codec:
 
         from engine.models.wan_vace import ARCHITECTURES
 
-        torch.manual_seed(0)
-        model = AutoencoderKLWan(**ARCHITECTURES[arg or "tiny"].vae_config())
+        with torch.random.fork_rng(devices=[]):  # seeded, the caller's state kept
+            torch.manual_seed(0)
+            model = AutoencoderKLWan(**ARCHITECTURES[arg or "tiny"].vae_config())
         return DiffusersCodec(model.to(device or "cpu"), name=f"wan-random:{arg or 'tiny'}")
     raise _unknown(name, "codec", CODEC_FORMS)
 

@@ -205,10 +205,14 @@ class WanVaceGenerator:
             raise FileNotFoundError(
                 f"{root} has no transformer/config.json: not a diffusers Wan VACE pipeline folder"
             )
-        # with accelerate the weights load straight into dtype (half the host memory of a
-        # float32 load); without it diffusers refuses torch_dtype here, and cast() does it after
-        direct = {"torch_dtype": dtype} if importlib.util.find_spec("accelerate") else {}
-        transformer = WanVACETransformer3DModel.from_pretrained(root / "transformer", **direct)
+        if importlib.util.find_spec("accelerate") is None:  # the float32 norms it keeps need it
+            raise ImportError(
+                "diffusers loads a Wan transformer through accelerate, which is not installed: "
+                "pip install accelerate (or pip install -e '.[wan]')"
+            )
+        transformer = WanVACETransformer3DModel.from_pretrained(
+            root / "transformer", torch_dtype=dtype
+        )
         notes: list[str] = []
         text_dim = int(transformer.config.text_dim)
         embeds = folder_prompt_embeds(root, prompt, text_dim, notes, torch.device(device), dtype)
@@ -248,9 +252,11 @@ class WanVaceGenerator:
         arch = ARCHITECTURES[size]
         device = torch.device(kw.get("device", "cpu"))
         dtype = kw.get("dtype", torch.float32)
-        torch.manual_seed(seed)
-        with device:
-            transformer = cast(WanVACETransformer3DModel(**arch.transformer_config(layers)), dtype)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)  # the caller's generator state is kept
+            with device:
+                model = WanVACETransformer3DModel(**arch.transformer_config(layers))
+        transformer = cast(model, dtype)
         embeds = torch.zeros(1, TEXT_LENGTH, arch.text_dim)
         kw.setdefault("notes", []).append(f"random weights ({size} architecture): timing only")
         return cls(transformer, make_scheduler(None, kw.pop("shift", 5.0)), embeds, **kw)
@@ -279,7 +285,7 @@ class WanVaceGenerator:
         noise = torch.randn((1, c, t, h, w), generator=gen)  # on the CPU: the same everywhere
         control = vace_context(latent, known, self.spatial)
         x = self._denoise(noise, control, context, n_holes)
-        out = x[0].permute(1, 0, 2, 3).float().cpu()
+        out = x[0].permute(1, 0, 2, 3).float().to(latent.device)
         return torch.where(known[:, None], latent, out)
 
     @torch.inference_mode()

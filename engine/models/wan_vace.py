@@ -402,7 +402,8 @@ def encode_prompt(
     device = device or torch.device("cpu")
     tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
     encoder = UMT5EncoderModel.from_pretrained(root / "text_encoder", dtype=dtype)
-    encoder = encoder.to(device).eval()
+    # transformers types PreTrainedModel.to through a decorator mypy reads as unbound
+    encoder = encoder.to(device).eval()  # type: ignore[arg-type]
     tokens = tokenizer(
         [prompt],
         padding="max_length",

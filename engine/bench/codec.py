@@ -12,7 +12,6 @@ encode and decode of one 512x384 image, torch on 2 threads, after warm-up.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.bench import write_json
 from engine.bench.timing import median_ms
 from engine.eval.metrics import psnr
 from engine.models.codec import PCACodec
@@ -135,7 +135,5 @@ def run(json_out: Path | None = None, weights: Path | None = None) -> int:
         "torch": torch.__version__,
     }
     if json_out is not None:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(result, indent=2))
-        print(f"wrote {json_out}")
+        write_json(result, json_out)
     return 0

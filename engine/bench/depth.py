@@ -26,7 +26,6 @@ truth nor the estimate has sky.
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import torch
 
 from engine import synth
+from engine.bench import write_json
 from engine.camera import Camera
 from engine.models.depth import EmbeddedDepth, depth_metrics
 
@@ -176,8 +176,5 @@ def run(json_out: Path | None = None, poses: int = 8, seeds=SEEDS, timing: bool 
             "timing_ms": times,
             "results": results,
         }
-        json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(payload, indent=2))
-        print(f"\nwrote {json_out}")
+        write_json(payload, json_out)
     return 0

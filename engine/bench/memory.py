@@ -18,7 +18,6 @@ The JSON written by --json has these keys (README, "Benchmarks", says what they 
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from engine.bench import write_json
 from engine.bench.timing import median_ms
 from engine.camera import Camera
 from engine.eval.metrics import psnr
@@ -339,8 +339,5 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
     }
     print_report(result)
     if json_out is not None:
-        json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2))
-        print(f"\nwrote {json_out}")
+        write_json(result, json_out)
     return 0

@@ -20,7 +20,6 @@ says what was run.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from engine.bench import write_json
 from engine.world import World, WorldConfig
 
 MIB = 2**20
@@ -188,10 +188,7 @@ def run(bench: VideoBench, json_out: Path | None = None) -> int:
         )
     print_report(result)
     if json_out is not None:
-        json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"\nwrote {json_out}")
+        write_json(result, json_out)
     return 0
 
 

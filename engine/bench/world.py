@@ -23,7 +23,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from engine.bench import write_json
 from engine.eval.metrics import psnr
 from engine.path import default_path
 from engine.world import World, WorldConfig
@@ -202,10 +202,7 @@ def run(quick: bool = False, json_out: Path | None = None, seed: int = 0) -> int
     result["ground_truth"] = ground_truth(latent, lambda cam: room.render(cam).rgb, embedded.factor)
     print_report(result)
     if json_out is not None:
-        json_out = Path(json_out)
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"\nwrote {json_out}")
+        write_json(result, json_out)
     return 0
 
 

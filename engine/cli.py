@@ -193,6 +193,30 @@ def _size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from engine import batch
+
+    jobs = batch.read_jobs(args.jobs)
+    out = Path(args.out) if args.out is not None else Path(args.jobs).with_suffix("")
+    executor: batch.Executor = (
+        batch.RayExecutor(args.ray, cpus=args.cpus or 1, num_cpus=args.local)
+        if args.ray is not None
+        else batch.LocalExecutor(args.local or 1, cpus=args.cpus)
+    )
+    print(f"batch: {len(jobs)} jobs into {out}, {executor.describe()}", file=sys.stderr)
+    progress = batch.BatchProgress()
+    try:
+        results = batch.run_batch(jobs, out, executor, retries=args.retries, on_result=progress)
+    except KeyboardInterrupt:
+        progress.finish()
+        print(f"latentscape: interrupted; the finished jobs are kept in {out}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    progress.finish()
+    print(batch.summary_table(results))
+    print(f"wrote {out / batch.SUMMARY_FILE}")
+    return EXIT_ERROR if any(r.status == "failed" for r in results) else EXIT_OK
+
+
 def cmd_soak(args: argparse.Namespace) -> int:
     from engine import soak
 
@@ -581,6 +605,44 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--device", default="auto", help="auto, cpu, cuda[:n], mps (auto)")
     video.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     world.set_defaults(func=cmd_bench_world)
+
+    batch = commands.add_parser(
+        "batch",
+        help="render a list of jobs (photo or world + camera path) on a process pool or Ray",
+        description=(
+            "Render every job of JOBS (a JSON list of objects or a CSV with a header: name, "
+            "source, path, config, depth, mask, fps) as `latentscape render` would, each "
+            "into OUT/<name>/ (video.mp4, frames/ with transforms.json and COLMAP cameras, "
+            "job.json), written whole or not at all. A job that fails is tried again "
+            "(--retries), then reported; the others go on. Run again, the jobs already done "
+            "(same job, same inputs) are skipped. Ctrl+C stops, keeping the finished jobs. "
+            "Exit code 1 if a job failed."
+        ),
+    )
+    batch.add_argument("jobs", metavar="JOBS", help="job list, .json or .csv")
+    batch.add_argument(
+        "--out", metavar="DIR", help="output folder (default: the job list's name beside it)"
+    )
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run on Ray: a cluster's address ('auto': the one this machine is in) or "
+        "'local' (Ray on this machine, --local CPUs); needs pip install -e '.[batch]'",
+    )
+    batch.add_argument(
+        "--local",
+        type=int,
+        metavar="N",
+        help="workers of the local process pool (default 1); with --ray local, its CPUs",
+    )
+    batch.add_argument(
+        "--cpus", type=int, metavar="N", help="CPUs (torch threads) per job (default: shared out)"
+    )
+    batch.add_argument(
+        "--retries", type=int, default=2, metavar="N", help="tries after a failure (default 2)"
+    )
+    batch.set_defaults(func=cmd_batch)
 
     soak = commands.add_parser(
         "soak",

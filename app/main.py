@@ -127,6 +127,9 @@ class FirstFrameCheck:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a batch's worker processes in the desktop bundle
     from engine import cli
 
     return cli.main(argv, explore=explore)

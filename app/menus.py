@@ -37,6 +37,7 @@ def menu_table(w) -> list[tuple[str, list]]:
                 ("Open camera pat&h...", dock.open_path_dialog, "open_path"),
                 ("Save camera &path...", dock.save_path_dialog, "save_path"),
                 ("&Render path to video...", w.renders.dialog, "render"),
+                ("Render a &batch of paths...", w.batches.dialog, None),
                 ("Screens&hot", w.screenshot, "screenshot"),
                 None,
                 ("&Quit", w.close, "quit"),
@@ -72,6 +73,7 @@ def menu_table(w) -> list[tuple[str, list]]:
                 ("Undo path &edit", dock.undo, "undo_path_edit"),
                 ("&Clear path", dock.clear, None),
                 ("Cancel &render", w.renders.cancel, None),
+                ("Cancel &batch", w.batches.cancel, None),
             ],
         ),
         (

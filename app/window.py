@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import settings as prefs
+from app.batchjob import BatchFlow
 from app.bridge import EngineBridge
 from app.hud import Hud
 from app.inspector import Inspector
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self.renders = RenderFlow(
             self.bridge, self.path_dock, self.jobs, lambda: self.info is not None, self
         )
+        self.batches = BatchFlow(self.bridge, self.jobs, lambda: self.info is not None, self)
         self.hud = Hud(self.viewport)
         self.statusBar().addPermanentWidget(self.hud)
         self.statusBar().addPermanentWidget(JobBar(self.jobs))
@@ -141,9 +143,9 @@ class MainWindow(QMainWindow):
         p.changed.connect(self._draw_path)
         p.reveal_requested.connect(self.reveal_path_dock)
         p.recording_changed.connect(self.record_action.setChecked)
-        for source in (p, self.renders, self.jobs):
+        for source in (p, self.renders, self.batches, self.jobs):
             source.error.connect(self.show_error)
-        for source in (p, self.renders):
+        for source in (p, self.renders, self.batches):
             source.note.connect(self._note)
 
         if (geometry := self.settings.value("window/geometry")) is not None:
@@ -380,9 +382,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.jobs.close()  # cancelled (a save runs to its end): none is left pending
-        if self.renders.running:  # the frames done are kept as a partial video
-            self.renders.cancel()
-            self.renders.wait(60.0)
+        for flow in (self.renders, self.batches):  # what is done is kept
+            if flow.running:
+                flow.cancel()
+                flow.wait(60.0)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         if self.hud.stats.get("unsaved"):

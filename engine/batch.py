@@ -89,9 +89,8 @@ class BatchJob:
         inputs = {}
         for key in ("source", "path", "depth", "mask"):
             value = getattr(self, key)
-            if value and Path(value).is_file():
-                stat = Path(value).stat()
-                inputs[key] = [stat.st_size, stat.st_mtime_ns]
+            if value and Path(value).exists():
+                inputs[key] = _file_stamps(Path(value))
         record = {"job": asdict(self), "config": self.world_config().to_dict(), "inputs": inputs}
         text = json.dumps(record, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -99,6 +98,17 @@ class BatchJob:
     @property
     def uses_gpu(self) -> bool:
         return str(self.config.get("device", "cpu")).startswith("cuda")
+
+
+def _file_stamps(path: Path) -> list[list[object]]:
+    """Size and modification time of a file, or of each file of a folder (a saved world,
+    saved again as a new folder by its atomic swap), by name."""
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    stamps: list[list[object]] = []
+    for f in files:
+        stat = f.stat()
+        stamps.append([f.name, stat.st_size, stat.st_mtime_ns])
+    return stamps
 
 
 @dataclass

@@ -172,6 +172,13 @@ def cmd_path_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_batch(args: argparse.Namespace) -> int:
+    from engine.bench import batch
+
+    width, height = args.size
+    return batch.run(width, height, args.frames, ray=args.ray, json_out=args.json_out)
+
+
 def cmd_bench_world(args: argparse.Namespace) -> int:
     if args.generator is not None:
         from engine.bench import video
@@ -605,6 +612,24 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--device", default="auto", help="auto, cpu, cuda[:n], mps (auto)")
     video.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     world.set_defaults(func=cmd_bench_world)
+
+    scaling = benchmarks.add_parser(
+        "batch",
+        help="8 renders of the sample scenes with 1 and 2 workers: wall time and speed-up",
+        description=(
+            "Render 8 jobs (the four sample scenes, two seeds each) with `latentscape batch`'s "
+            "local pool, 1 worker on all cores and then 2 workers sharing them (and Ray on "
+            "this machine with --ray); print the wall times, the speed-up and the time per "
+            "job and per frame."
+        ),
+    )
+    scaling.add_argument(
+        "--size", type=_size, default=(256, 192), metavar="WxH", help="frame size (256x192)"
+    )
+    scaling.add_argument("--frames", type=int, default=4, metavar="N", help="frames a segment (4)")
+    scaling.add_argument("--ray", action="store_true", help="also run on Ray (needs .[batch])")
+    _json_option(scaling)
+    scaling.set_defaults(func=cmd_bench_batch)
 
     batch = commands.add_parser(
         "batch",

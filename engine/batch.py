@@ -373,8 +373,17 @@ class LocalExecutor:
         return result
 
     def cancel(self, pending: Iterable[Any]) -> None:
-        for handle in pending:
+        """Cancel the jobs not started; stop the running ones by ending their workers
+        (what they leave half-written is removed by the driver)."""
+        handles = list(pending)
+        for handle in handles:
             handle.cancel()
+        if self.pool is not None and any(h.running() for h in handles):
+            processes = list(getattr(self.pool, "_processes", {}).values())
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.join(10)
 
 
 class RayExecutor:
@@ -431,8 +440,12 @@ class RayExecutor:
         return result
 
     def cancel(self, pending: Iterable[Any]) -> None:
-        for handle in pending:
-            self.ray.cancel(handle)
+        """Cancel the jobs, ending the workers that run them, and wait for them to end."""
+        handles = list(pending)
+        for handle in handles:
+            self.ray.cancel(handle, force=True)
+        if handles:
+            self.ray.wait(handles, num_returns=len(handles), timeout=10)
 
 
 # --------------------------------------------------------------------------- the driver
@@ -492,6 +505,7 @@ def run_batch(
                     report(result)
         except KeyboardInterrupt:
             executor.cancel(list(pending))
+            _remove_partials(out)  # what the stopped workers were writing
             _write_summary(out, jobs, results, interrupted=True)
             raise
     _write_summary(out, jobs, results, interrupted=False)

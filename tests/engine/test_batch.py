@@ -193,3 +193,31 @@ def test_a_missing_job_list_and_a_bad_csv_cell(tmp_path):
     csv.write_text("name,source,config\na,room,width=wide\n")
     with pytest.raises(ValueError, match="width: 'wide' is not a int"):
         read_jobs(csv)
+
+
+def test_ctrl_c_stops_the_command_and_keeps_the_finished_jobs(tmp_path):
+    """SIGINT to `latentscape batch` once a job has ended: exit 130, that job kept, the
+    running one stopped and nothing half-written left."""
+    import signal
+    import subprocess
+    import sys
+
+    jobs = _jobs_file(
+        tmp_path,
+        [{"name": f"j{i}", "source": "room", "config": {**SMALL, "seed": i}} for i in range(4)],
+    )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "engine.cli", "batch", jobs, "--out", str(out)]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the progress lines, one per job that ends
+        if ": done" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == cli.EXIT_INTERRUPTED
+    assert "the finished jobs are kept" in rest
+    kept = [p.name for p in out.iterdir() if p.is_dir() and (p / "video.mp4").is_file()]
+    assert 1 <= len(kept) < 4
+    assert not list(out.glob(".*partial*"))
+    assert json.loads((out / "batch.json").read_text())["interrupted"] is True

@@ -24,6 +24,10 @@ and its old output replaced when the new one is complete. A failed job is tried 
 batch: finished jobs are kept, unfinished ones leave nothing but their partial folders,
 removed by the next run.
 
+Models: a worker keeps the codec, depth estimator and generator of its last job and gives
+them to its next job when that one names the same backends (cached_backends): a diffusion
+model's weights load once per worker, not once per job.
+
 Torch threads: a job's config `threads` when it sets one, else the CPUs its worker was given
 (`cpus` per job). The CPU kernels' sums differ in their last bits with the thread count, so
 a job renders bit for bit like `latentscape render ... --config threads=<the same>`.
@@ -253,6 +257,51 @@ def _resolve(value: object, base: Path, scene_ok: bool = False) -> str | None:
 # --------------------------------------------------------------------------- one job
 
 
+_MODELS: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""The models a worker made for its last job (cached_backends): one set at most."""
+
+
+def backend_key(config: WorldConfig) -> tuple[Any, ...]:
+    """What makes a world's codec, depth estimator and generator (World.__init__)."""
+    names = (config.codec, config.depth, config.generator, config.device, config.dtype)
+    return (*names, config.offload, config.prompt, config.steps, config.guidance)
+
+
+def cached_backends(config: WorldConfig) -> dict[str, Any]:
+    """The codec, depth estimator and generator for a world of `config`: those made for the
+    worker's previous job when its backend settings were the same (loading a diffusion
+    model's weights costs far more than a short job), else made now (as World makes them)
+    and kept in place of the previous set. The three keep no state between worlds."""
+    import torch
+
+    from engine.world import World
+
+    key = backend_key(config)
+    if key not in _MODELS:
+        _MODELS.clear()  # one set of models in a worker's memory at a time
+        threads = torch.get_num_threads()  # World sets config.threads; the job sets its own
+        try:
+            world = World(config)
+            made = {"codec": world.codec, "estimator": world.depth_estimator}
+            _MODELS[key] = made | {"generator": world.generator}
+        finally:
+            torch.set_num_threads(threads)
+    return _MODELS[key]
+
+
+def _source_config(job: BatchJob, config: WorldConfig) -> WorldConfig:
+    """The config a job's world is made with: a saved world's own, else the job's."""
+    from engine.files import folder_to_read
+    from engine.world import WorldConfig
+
+    folder = folder_to_read(Path(job.source))
+    try:
+        header = json.loads((folder / "world.json").read_text())
+        return WorldConfig.from_dict(header["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return config  # not a saved world (or a bad one: opening it says why)
+
+
 def run_job(job: BatchJob, out_root: str, cpus: int = 1) -> dict[str, Any]:
     """Render one job into out_root/<name>/ (module docstring); runs in a worker. Returns a
     JobResult as a dict; an error is caught and returned (the worker lives on), but Ctrl+C
@@ -279,7 +328,7 @@ def run_job(job: BatchJob, out_root: str, cpus: int = 1) -> dict[str, Any]:
             mask=job.mask,
             frames=partial / "frames",
         )
-        result = render.run()
+        result = render.run(**cached_backends(_source_config(job, config)))
         if result.interrupted:
             raise KeyboardInterrupt
         seconds = time.perf_counter() - t0
@@ -419,7 +468,9 @@ class RayExecutor:
                 kw["num_cpus"] = self.num_cpus or os.cpu_count()
             ray.init(address=self.address, **kw)
             self.started = True
-        self.task = ray.remote(run_job)
+        # max_calls=0: a worker lives on after a task, GPU tasks too (Ray's default for those
+        # is 1), so it keeps its models for the next job (cached_backends)
+        self.task = ray.remote(max_calls=0)(run_job)
         return self
 
     def __exit__(self, *exc: object) -> None:

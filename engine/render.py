@@ -86,12 +86,17 @@ def open_source(
     mask: str | None = None,
     on_stage: Callable[[int, int, str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    estimator=None,
     **backends,
 ) -> World:
     """A seeded World from `source`: a saved world folder, or what load_photo reads (a
     sample scene name or folder, or a photo file with optional depth and mask files).
     on_stage(done, total, what) is told each stage as it begins; cancel is polled between
-    them (WorldCancelled: nothing was made)."""
+    them (WorldCancelled: nothing was made). backends (codec, generator) and estimator (the
+    depth estimator; `depth` is the depth file) are made from the config's names unless
+    given."""
+    if estimator is not None:
+        backends["depth"] = estimator
     from engine import io
 
     def stage(done: int, total: int, what: str) -> None:

@@ -221,3 +221,37 @@ def test_ctrl_c_stops_the_command_and_keeps_the_finished_jobs(tmp_path):
     assert 1 <= len(kept) < 4
     assert not list(out.glob(".*partial*"))
     assert json.loads((out / "batch.json").read_text())["interrupted"] is True
+
+
+def test_a_worker_keeps_its_models_for_the_next_job_and_renders_the_same(tmp_path, by_hand):
+    """Two jobs in one worker (here: this process): the second gets the first's codec,
+    depth estimator and generator, and both videos are still those of render by hand."""
+    import torch
+
+    batch._MODELS.clear()
+    threads = torch.get_num_threads()
+    made = []
+    real = batch.cached_backends
+
+    def spy(config):
+        backends = real(config)
+        made.append(backends)
+        return backends
+
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        batch.cached_backends = spy
+        for scene in ("room", "street"):
+            record = batch.run_job(BatchJob(scene, scene, config=SMALL), str(out), cpus=1)
+            assert record["status"] == "done"
+            assert (out / scene / "video.mp4").read_bytes() == by_hand[scene]
+    finally:
+        batch.cached_backends = real
+    assert made[0] is made[1] and made[0]["codec"] is made[1]["codec"]
+    assert torch.get_num_threads() == threads  # put back
+    other = batch.cached_backends(
+        BatchJob("x", "room", config={**SMALL, "depth": "file:d.npy"}).world_config()
+    )
+    assert other is not made[0]  # other backend names: made again, the old set let go
+    assert len(batch._MODELS) == 1

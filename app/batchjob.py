@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import shlex
-import threading
 import traceback
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import Job, JobError, Jobs, first_signal
-from app.threads import ENGINE_NICE, lower_priority
+from app.threads import BackgroundRunner
 
 WORLD = "world.lsworld"
 JOBS = "jobs.json"
@@ -54,7 +53,7 @@ def job_names(paths: list[Path]) -> list[str]:
     return names
 
 
-class BatchRunner(QObject):
+class BatchRunner(BackgroundRunner, QObject):
     """Snapshot the world, write the job list, run it; one batch at a time."""
 
     started = Signal(int)  # jobs
@@ -63,23 +62,17 @@ class BatchRunner(QObject):
     failed = Signal(str)
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pending = False
+        QObject.__init__(self, parent)
+        self._init_runner()
         self.out: Path | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._pending or (self._thread is not None and self._thread.is_alive())
 
     def start(self, bridge, paths: list[Path], out: Path, workers: int = 1) -> bool:
         """Render every camera path file of `paths` from a snapshot of the bridge's world
         into `out` (in the background). False (and nothing started) while a batch runs."""
         if self.running:
             return False
-        self._pending, self.out = True, Path(out)
-        self._cancel.clear()
+        self.out = Path(out)
+        self.begin()
 
         def snapshot(world) -> None:  # on the engine thread, between its commands
             from engine.batch import BatchJob
@@ -97,32 +90,17 @@ class BatchRunner(QObject):
                 ]
                 listed = [{"name": j.name, "source": WORLD, "path": j.path} for j in jobs]
                 atomic_write(self.out / JOBS, json.dumps(listed, indent=1) + "\n")
-                self._thread = threading.Thread(
-                    target=self._work, args=(jobs, workers), name="latentscape-batch", daemon=True
-                )
-                self._thread.start()
+                self.spawn(self._work, jobs, workers, name="latentscape-batch")
             except Exception as e:
-                self.failed.emit(f"could not start the batch: {e}")
-            finally:
                 self._pending = False
+                self.failed.emit(f"could not start the batch: {e}")
 
         bridge.call(snapshot)
         return True
 
-    def cancel(self) -> None:
-        """Stop the batch; the finished jobs are kept."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.running
-
     def _work(self, jobs, workers: int) -> None:
         from engine.batch import LocalExecutor, run_batch
 
-        lower_priority(ENGINE_NICE)
         assert self.out is not None  # set by start
         self.started.emit(len(jobs))
         # one core is left to the window: the workers share the others

@@ -25,7 +25,6 @@ import asyncio
 import shlex
 import shutil
 import tempfile
-import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs import Job, JobError, Jobs, first_signal
-from app.threads import ENGINE_NICE, lower_priority
+from app.threads import BackgroundRunner
 
 
 @dataclass
@@ -86,7 +85,7 @@ class RenderPlan:
         return shlex.join(args)
 
 
-class RenderRunner(QObject):
+class RenderRunner(BackgroundRunner, QObject):
     """Renders a camera path from a snapshot of the bridge's world; one render at a time."""
 
     started = Signal(int, str)  # total frames, what is rendered
@@ -95,15 +94,9 @@ class RenderRunner(QObject):
     failed = Signal(str)  # a message; nothing was written over an existing video
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._cancel = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pending = False  # a snapshot is being made on the engine thread
+        QObject.__init__(self, parent)
+        self._init_runner()
         self.plan: RenderPlan | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._pending or (self._thread is not None and self._thread.is_alive())
 
     def render(self, bridge, camera_path, plan: RenderPlan, fps: float | None = None) -> bool:
         """Snapshot the bridge's world and the path, then render them (in the background).
@@ -118,8 +111,8 @@ class RenderRunner(QObject):
             self._clean(plan)
             self.failed.emit(f"could not write the camera path to {plan.path}: {e}")
             return False
-        self._pending, self.plan = True, plan
-        self._cancel.clear()
+        self.plan = plan
+        self.begin()
 
         def snapshot(world) -> None:  # on the engine thread, between its commands
             from engine.io import save_world
@@ -139,17 +132,6 @@ class RenderRunner(QObject):
         bridge.call(snapshot)
         return True
 
-    def cancel(self) -> None:
-        """Stop between denoising steps; the frames done are kept as a partial video."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the render ends (tests, closing the window); True when it has."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-        return not self.running
-
     # ---- the render thread
 
     def _start(self, plan: RenderPlan, fps: float | None) -> None:
@@ -162,14 +144,9 @@ class RenderRunner(QObject):
             fps=fps,
             frames=plan.frames,
         )
-        self._thread = threading.Thread(
-            target=self._work, args=(job, plan), name="latentscape-render", daemon=True
-        )
-        self._thread.start()
-        self._pending = False
+        self.spawn(self._work, job, plan, name="latentscape-render")
 
     def _work(self, job, plan: RenderPlan) -> None:
-        lower_priority(ENGINE_NICE)
         state = {"done": 0, "total": 0}
 
         def start(world, segments) -> None:

@@ -7,37 +7,18 @@ on signals, never sleeps."""
 import json
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from app.batchjob import JOBS, WORLD, job_names
-from app.bridge import EngineBridge
-from app.window import MainWindow
 from engine import cli
 from engine.camera import look_at
 from engine.path import CameraPath, Keyframe, save_path
-from engine.world import WorldConfig
 
 pytestmark = pytest.mark.gui
 
-CONFIG = WorldConfig(width=128, height=96, frames_per_segment=3)
-
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(
-        bridge=EngineBridge(CONFIG, threads=1),
-        settings=settings,
-        recovery=tmp_path / "recovery.lsworld",
-    )
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.bridge.opened, timeout=30000):
-        w.open_source("room")
-    yield w
-    w.batches.cancel()
-    w.batches.wait(120)
-    w.bridge.shutdown()
+def window(room_window):
+    return room_window
 
 
 def saved_paths(folder, count: int = 2) -> list:

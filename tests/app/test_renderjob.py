@@ -10,34 +10,16 @@ import sys
 import av
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
-from app.bridge import EngineBridge
 from app.renderjob import RenderPlan
-from app.window import MainWindow
-from engine.world import WorldConfig
 
 pytestmark = pytest.mark.gui
 
-CONFIG = WorldConfig(width=128, height=96, frames_per_segment=3)
-
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(
-        bridge=EngineBridge(CONFIG, threads=1),
-        settings=settings,
-        recovery=tmp_path / "recovery.lsworld",
-    )
-    qtbot.addWidget(w)
-    w.show()
-    with qtbot.waitSignal(w.bridge.opened, timeout=30000):
-        w.open_source("room")
-    yield w
-    w.renders.cancel()
-    w.renders.wait(60)
-    w.bridge.shutdown()
+def window(room_window):
+    return room_window
 
 
 def key_path(window, turn: float = 60.0, seconds: float = 1.0, fps: float = 8.0) -> None:

@@ -13,7 +13,6 @@ skips the jobs already done). The status bar shows the batch as a job of the app
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shlex
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app.jobs import Job, JobError, Jobs, first_signal
+from app.jobs import Jobs, first_signal, follow
 from app.threads import BackgroundRunner
 
 WORLD = "world.lsworld"
@@ -194,24 +193,8 @@ class BatchFlow(QObject):
             return False
         self.note.emit(f"rendering {len(paths)} camera paths into {out} ...")
 
-        async def until_done(job: Job):
-            def report(done: int, total: int, line: str) -> None:
-                job.report(done, total, line)
-
-            self.runner.progress.connect(report)
-            job.report(0, len(paths), "the world's snapshot")
-            try:
-                try:
-                    return await asyncio.shield(ended)
-                except asyncio.CancelledError:  # stop; the finished jobs are kept
-                    self.runner.cancel()
-                    return await ended
-            except JobError:  # the runner said why
-                return None
-            finally:
-                self.runner.progress.disconnect(report)
-
-        self.jobs.start(f"batch of {len(paths)} paths", until_done)
+        first = (0, len(paths), "the world's snapshot")
+        self.jobs.start(f"batch of {len(paths)} paths", follow(self.runner, ended, first))
         return True
 
     def _finished(self, results) -> None:

@@ -78,6 +78,31 @@ class Job:
         return f"{self.name}{percent}" + (f" ({self.detail})" if self.detail else "")
 
 
+def follow(runner, ended, first: tuple[int, int, str] | None = None):
+    """The work of a job that follows a background runner (a render, a batch): the runner's
+    progress (done, total, detail) is the job's, `first` is reported at once; the job ends
+    with `ended` (the runner's first_signal of finished or failed: a failure is None here,
+    the runner has said why). Cancelled, the job asks the runner to stop and waits for its
+    end, so what is done is kept."""
+
+    async def work(job: Job):
+        runner.progress.connect(job.report)
+        if first is not None:
+            job.report(*first)
+        try:
+            try:
+                return await asyncio.shield(ended)
+            except asyncio.CancelledError:  # stop between steps, keep what is done
+                runner.cancel()
+                return await ended
+        except JobError:  # the runner said why
+            return None
+        finally:
+            runner.progress.disconnect(job.report)
+
+    return work
+
+
 class Jobs(QObject):
     """The running jobs; see the module docstring."""
 

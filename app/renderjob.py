@@ -21,7 +21,6 @@ time), the `RenderDialog`, the runner, the path dock's progress row, and a job o
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import shutil
 import tempfile
@@ -42,7 +41,7 @@ from PySide6.QtWidgets import (
     QPushButton,
 )
 
-from app.jobs import Job, JobError, Jobs, first_signal
+from app.jobs import Jobs, first_signal, follow
 from app.threads import BackgroundRunner
 
 
@@ -246,20 +245,7 @@ class RenderFlow(QObject):
         self.dock.render_started(0, "the world's snapshot")
         self.note.emit(f"rendering the camera path to {plan.out} ...")
 
-        async def until_done(job: Job):
-            self.runner.progress.connect(job.report)
-            try:
-                try:
-                    return await asyncio.shield(ended)
-                except asyncio.CancelledError:  # stop between steps, keep the frames done
-                    self.runner.cancel()
-                    return await ended
-            except JobError:  # the runner said why (self._failed)
-                return None
-            finally:
-                self.runner.progress.disconnect(job.report)
-
-        self.jobs.start(f"rendering {plan.out.name}", until_done)
+        self.jobs.start(f"rendering {plan.out.name}", follow(self.runner, ended))
         return True
 
     def _failed(self, message: str) -> None:

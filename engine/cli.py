@@ -38,6 +38,8 @@ examples:
   latentscape render photo.jpg --out flight.mp4 --config seed=3
   latentscape bench memory --quick --json bench-memory.json
   latentscape bench world --json bench-world.json
+  latentscape bench world --generator diffusers-wan-vace:random-full   (Mirage's figure)
+  latentscape batch shots.json --out shots --local 2   (many renders; --ray ADDRESS for Ray)
   latentscape soak --minutes 30 --budget 1 --json soak.json
   latentscape eval ../shared/eval/re10k-bedroom --out /tmp/eval-bedroom
   latentscape eval motorcycle --out /tmp/eval-motorcycle

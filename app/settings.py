@@ -128,12 +128,7 @@ def backend_problem(kind: str, name: str) -> str | None:
             continue
         if not entry["available"]:
             return entry["missing"]
-        if (
-            arg
-            and "<" in form_arg
-            and "<channels>" not in form_arg
-            and not arg.startswith("random-")
-        ):
+        if arg and "<" in form_arg and "<channels>" not in form_arg:
             # "<path or id>" may be a Hub id of the local cache; a file form must exist
             path = Path(arg).expanduser()
             local = "path" not in form_arg or path.is_absolute() or arg.startswith((".", "~"))

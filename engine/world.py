@@ -878,9 +878,18 @@ class World:
         if on_event is not None:
             for i, cam in enumerate(cameras):
                 j = 1 + i // tf
-                event = WorldEvent("frame", index, i, n, rgb=frames[i], depth=depths_t[j])
-                event.known, event.camera = known[j], cam
-                on_event(event)
+                on_event(
+                    WorldEvent(
+                        "frame",
+                        index,
+                        i,
+                        n,
+                        rgb=frames[i],
+                        depth=depths_t[j],
+                        known=known[j],
+                        camera=cam,
+                    )
+                )
         self.recent = []
         self.segments = index
         self.trajectory += [c.pose.clone() for c in cameras]

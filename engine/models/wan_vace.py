@@ -125,7 +125,6 @@ class WanVaceGenerator:
         scheduler,
         prompt_embeds: Tensor,
         steps: int = 20,
-        shift: float = 5.0,
         temporal_factor: int = 4,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -168,7 +167,6 @@ class WanVaceGenerator:
         self.scheduler = scheduler
         self.prompt_embeds = prompt_embeds
         self.steps = int(steps)
-        self.shift = float(shift)
         self.notes = list(notes or [])
 
     # ---- construction
@@ -228,7 +226,6 @@ class WanVaceGenerator:
             make_scheduler(root / "scheduler", shift),
             embeds,
             steps=steps,
-            shift=shift,
             temporal_factor=temporal,
             device=device,
             dtype=dtype,

@@ -318,8 +318,11 @@ def test_config_device_and_dtype():
     assert cfg.torch_device() == torch.device("cpu") and cfg.torch_dtype() == torch.float32
     assert WorldConfig(dtype="bfloat16").torch_dtype() == torch.bfloat16
     assert WorldConfig(dtype="auto").torch_dtype(torch.device("cuda")) == torch.bfloat16
-    auto = WorldConfig(device="auto").torch_device()
-    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
+    mps = getattr(torch.backends, "mps", None)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if expected == "cpu" and mps is not None and mps.is_available():
+        expected = "mps"
+    assert WorldConfig(device="auto").torch_device().type == expected
     for bad in ({"device": "tpu"}, {"dtype": "float8"}, {"offload": "disk"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             WorldConfig(**bad)
